@@ -1,12 +1,4 @@
-import {
-  EXT_HEADER_SIZE,
-  EXT_NONE,
-  EXT_SACK,
-  HEADER_SIZE,
-  type PacketType,
-  ST_SYN,
-  UTP_VERSION,
-} from './constants.js';
+import { EXT_HEADER_SIZE, EXT_NONE, EXT_SACK, HEADER_SIZE, type PacketType, ST_SYN, UTP_VERSION } from './constants.js';
 import { PacketHeader } from './header.js';
 
 /** An extension the codec does not interpret; kept so it can be re-encoded byte for byte. */
@@ -45,12 +37,7 @@ export interface PacketInit {
   readonly payload?: Uint8Array;
 }
 
-export type DecodeErrorCode =
-  | 'TOO_SHORT'
-  | 'BAD_VERSION'
-  | 'UNKNOWN_TYPE'
-  | 'EXTENSION_OVERRUN'
-  | 'BAD_SACK_LENGTH';
+export type DecodeErrorCode = 'TOO_SHORT' | 'BAD_VERSION' | 'UNKNOWN_TYPE' | 'EXTENSION_OVERRUN' | 'BAD_SACK_LENGTH';
 
 export interface DecodeError {
   readonly type: 'error';
@@ -58,7 +45,9 @@ export interface DecodeError {
   readonly message: string;
 }
 
-export type DecodeResult = { readonly ok: true; readonly packet: Packet } | { readonly ok: false; readonly error: DecodeError };
+export type DecodeResult =
+  | { readonly ok: true; readonly packet: Packet }
+  | { readonly ok: false; readonly error: DecodeError };
 
 const MESSAGES: Record<DecodeErrorCode, string> = {
   TOO_SHORT: 'datagram shorter than the 20-byte uTP header',

@@ -1,4 +1,4 @@
-export * from './constants.js';
-export * from './seq.js';
-export * from './header.js';
 export * from './codec.js';
+export * from './constants.js';
+export * from './header.js';
+export * from './seq.js';
