@@ -173,7 +173,8 @@ export function encode(p: PacketInit, out?: Uint8Array, offset = 0): Uint8Array 
   if (p.sack) exts.push({ type: EXT_SACK, data: p.sack });
   if (p.extensions) {
     for (const e of p.extensions) {
-      if (e.type === EXT_NONE || e.type > 255 || e.data.length > 255) throw new RangeError('extension out of range');
+      // Type 1 belongs in `sack`: as an opaque extension it would decode back as a SACK.
+      if (!(e.type > EXT_SACK && e.type <= 255) || e.data.length > 255) throw new RangeError('extension out of range');
       exts.push(e);
     }
   }
