@@ -1,0 +1,796 @@
+/**
+ * The per-connection protocol core: everything that happens per packet, with no XState, sockets or
+ * clocks. Bytes come in through `handlePacket(buf, layout, now)`, timers through
+ * `handleTimeout(now)`, outgoing datagrams leave through `hooks.transmit`, and the few events that
+ * change the connection's lifecycle (handshake done, FIN seen, reset, retransmission timeouts) are
+ * raised through `hooks.lifecycle` for the statechart to decide on. The chart in turn calls the
+ * commands here (`sendSyn`, `acceptSyn`, `queueFin`, `sendReset`, …) by name.
+ *
+ * Data and acks never go through the chart: see docs/design.md for the measured reason.
+ */
+import { createLayout, type PacketLayout } from '../wire/codec.js';
+import { EXT_NONE, EXT_SACK, HEADER_SIZE, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, UTP_VERSION } from '../wire/constants.js';
+import { PacketHeader } from '../wire/header.js';
+import { seqAdd, seqDiff, seqGte, ts32, tsDiff } from '../wire/seq.js';
+import { Ledbat, type LedbatOptions } from './ledbat.js';
+import { MTU_CEILING_DEFAULT, MTU_FLOOR_DEFAULT, MtuSearch } from './mtu.js';
+import { ReorderBuffer } from './reorder-buffer.js';
+import { RttEstimator } from './rtt.js';
+import { type AckResult, createAckResult, type OutPacket, SendBuffer } from './send-buffer.js';
+
+/** Lifecycle events the core raises for the statechart. */
+export type CoreEvent =
+  | { readonly type: 'SYN_ACKED' }
+  | { readonly type: 'PEER_ACKED' }
+  | { readonly type: 'FIN_RECEIVED' }
+  | { readonly type: 'EOF_DELIVERED' }
+  | { readonly type: 'FIN_ACKED' }
+  | { readonly type: 'RESET_RECEIVED' }
+  | { readonly type: 'RTO_FIRED'; readonly count: number };
+
+export interface TraceRecord {
+  readonly kind: 'packet';
+  readonly dir: 'in' | 'out';
+  readonly at: number;
+  readonly type: number;
+  readonly connectionId: number;
+  readonly seqNr: number;
+  readonly ackNr: number;
+  readonly windowSize: number;
+  readonly length: number;
+  readonly retransmit?: boolean;
+}
+
+export interface ConnectionHooks {
+  /** Send one datagram to the peer. The bytes may be reused once this returns. */
+  transmit(buf: Uint8Array, length: number): void;
+  /** In-order payload for the application; the view stays valid (it is never written again). */
+  deliver(payload: Uint8Array): void;
+  lifecycle(event: CoreEvent): void;
+  /** The send queue drained below its limit: writers blocked on it may go on. */
+  writable(): void;
+  /** Bytes delivered to the application and not read yet; they shrink the advertised window. */
+  unreadBytes(): number;
+  /** Ask the owner to call `flush(now)` soon (after the current batch of input). */
+  needFlush(): void;
+  /** Called with every packet in and out, when set. */
+  trace?: ((record: TraceRecord) => void) | undefined;
+}
+
+export interface ConnectionOptions {
+  /** Receive buffer: the most bytes buffered for the application before the advertised window is 0. */
+  recvWindowBytes?: number;
+  /** Unsent bytes the core holds before `write` reports it is full. */
+  sendQueueBytes?: number;
+  /** Packets the send buffer holds (libutp OUTGOING_BUFFER_MAX_SIZE 1024). Power of two. */
+  sendBufferPackets?: number;
+  /** Packets held for reordering (libutp REORDER_BUFFER_MAX_SIZE 1024). Power of two. */
+  reorderPackets?: number;
+  /** uTP datagram sizes for path MTU discovery (header + payload, no IP/UDP headers). */
+  mtuFloor?: number;
+  mtuCeiling?: number;
+  /** Datagram size to start at, before any probe passed (defaults to the floor). */
+  packetSize?: number;
+  /** Consecutive retransmission timeouts survived; the next one kills the connection (libutp: 4). */
+  maxRetransmits?: number;
+  minRtoUs?: number;
+  maxRtoUs?: number;
+  initialRtoUs?: number;
+  ledbat?: LedbatOptions;
+  /** Longest wait between zero-window probes. libutp: 15 s. */
+  zeroWindowProbeMaxUs?: number;
+}
+
+export interface ConnectionStats {
+  cwnd: number;
+  peerWindow: number;
+  recvWindow: number;
+  srttUs: number;
+  rttvarUs: number;
+  rtoUs: number;
+  baseDelayUs: number;
+  queuingDelayUs: number;
+  bytesInFlight: number;
+  packetsInFlight: number;
+  packetSize: number;
+  packetsSent: number;
+  packetsReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  retransmits: number;
+  fastRetransmits: number;
+  timeouts: number;
+  duplicates: number;
+  outOfOrder: number;
+  invalidAcks: number;
+  zeroWindowProbes: number;
+  mtuProbes: number;
+  mtuProbesLost: number;
+}
+
+/** libutp: uTP header size plus the largest SACK we write (REORDER_BUFFER_MAX_SIZE / 8 bytes). */
+const MAX_SACK_BYTES = 128;
+/** An extension type no peer gives meaning to; receivers skip it (BEP 29 extension chain). Used to pad MTU probes. */
+export const EXT_PADDING = 0x7f;
+/** BEP 29 extension 2, "extension bits": always 8 bytes; libutp requires exactly that length. */
+const EXT_BITS = 2;
+const EXT_BITS_LENGTH = 8;
+/** libutp ZEROWINDOW probe: after 15 s of a zero window, send one packet anyway. We start sooner and back off to it. */
+const ZERO_WINDOW_PROBE_MIN_US = 500_000;
+
+const EMPTY = new Uint8Array(0);
+
+export type Role = 'initiator' | 'acceptor';
+
+export class ConnectionCore {
+  readonly role: Role;
+  recvId = 0;
+  sendId = 0;
+  readonly ledbat: Ledbat;
+  readonly rtt: RttEstimator;
+  readonly mtu: MtuSearch;
+  private sb: SendBuffer;
+  private readonly reorder: ReorderBuffer;
+  private readonly hooks: ConnectionHooks;
+  private readonly ack: AckResult = createAckResult();
+  private readonly rx = new PacketHeader(EMPTY);
+  private readonly tx = new PacketHeader(EMPTY);
+  private readonly stateBuf: Uint8Array;
+  private readonly recvWindowBytes: number;
+  private readonly sendQueueBytes: number;
+  private readonly maxRetransmits: number;
+  private readonly zeroWindowProbeMaxUs: number;
+  private readonly sendBufferPackets: number;
+
+  // Handshake.
+  private synSeq = 0;
+  /** The data path runs once the handshake is known to be done on our side. */
+  private established = false;
+  private peerHeard = false;
+
+  // Send side.
+  private readonly queue: Uint8Array[] = [];
+  private queueHead = 0;
+  private queueOffset = 0;
+  private queuedBytes = 0;
+  private writeBlocked = false;
+  private finQueued = false;
+  /** seq_nr of our FIN once it is in the send buffer, or −1. */
+  finSeq = -1;
+  finAcked = false;
+  peerWindow = 0;
+  private replyMicro = 0;
+  private retransmitCount = 0;
+  private rtoDeadline = 0;
+  private zeroWindowDeadline = 0;
+  private zeroWindowBackoff = 0;
+  private ackPending = false;
+  private lastAdvertised = 0;
+  lastSentAt = 0;
+  lastReceivedAt = 0;
+
+  // Receive side.
+  /** seq_nr of the peer's FIN, or −1. */
+  eofSeq = -1;
+  eofDelivered = false;
+
+  closed = false;
+
+  private readonly s = {
+    packetsSent: 0,
+    packetsReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    retransmits: 0,
+    fastRetransmits: 0,
+    timeouts: 0,
+    invalidAcks: 0,
+    zeroWindowProbes: 0,
+  };
+
+  constructor(role: Role, hooks: ConnectionHooks, opts: ConnectionOptions = {}) {
+    this.role = role;
+    this.hooks = hooks;
+    this.recvWindowBytes = opts.recvWindowBytes ?? 1 << 20;
+    this.sendQueueBytes = opts.sendQueueBytes ?? 1 << 20;
+    this.maxRetransmits = opts.maxRetransmits ?? 4;
+    this.zeroWindowProbeMaxUs = opts.zeroWindowProbeMaxUs ?? 15_000_000;
+    const floor = opts.mtuFloor ?? MTU_FLOOR_DEFAULT;
+    const ceiling = opts.mtuCeiling ?? MTU_CEILING_DEFAULT;
+    this.mtu = new MtuSearch({ floor, ceiling, initial: opts.packetSize ?? floor });
+    this.ledbat = new Ledbat({ packetSize: this.mtu.current - HEADER_SIZE, ...opts.ledbat });
+    const rttOpts: { initialRtoUs?: number; minRtoUs?: number; maxRtoUs?: number } = {};
+    if (opts.initialRtoUs !== undefined) rttOpts.initialRtoUs = opts.initialRtoUs;
+    if (opts.minRtoUs !== undefined) rttOpts.minRtoUs = opts.minRtoUs;
+    if (opts.maxRtoUs !== undefined) rttOpts.maxRtoUs = opts.maxRtoUs;
+    this.rtt = new RttEstimator(rttOpts);
+    this.sendBufferPackets = opts.sendBufferPackets ?? 1024;
+    this.sb = new SendBuffer({ capacity: this.sendBufferPackets, packetBytes: this.mtu.current, initialSeq: 0 });
+    this.reorder = new ReorderBuffer({ capacity: opts.reorderPackets ?? 1024 });
+    this.stateBuf = new Uint8Array(HEADER_SIZE + 2 + MAX_SACK_BYTES);
+  }
+
+  // ---------------------------------------------------------------- commands the chart calls
+
+  /** Initiator: pick ids and send the SYN (again, on a retry: same seq_nr, as libutp). */
+  sendSyn(now: number, recvId: number, initialSeq: number): void {
+    if (!this.established && this.synSeq === 0 && this.recvId === 0) {
+      this.recvId = recvId & 0xffff;
+      this.sendId = seqAdd(this.recvId, 1);
+      this.synSeq = initialSeq & 0xffff;
+      this.sb = new SendBuffer({
+        capacity: this.sendBufferPackets,
+        packetBytes: this.mtu.current,
+        initialSeq: seqAdd(this.synSeq, 1),
+      });
+    }
+    const buf = new Uint8Array(HEADER_SIZE);
+    const h = this.tx.reset(buf);
+    h.type = ST_SYN;
+    h.version = UTP_VERSION;
+    h.extension = EXT_NONE;
+    // BEP 29: a SYN carries the id the initiator will receive on, not the one it sends with.
+    h.connectionId = this.recvId;
+    h.timestamp = ts32(now);
+    h.timestampDiff = 0;
+    h.windowSize = this.recvWindow();
+    h.seqNr = this.synSeq;
+    h.ackNr = 0;
+    this.emit(buf, HEADER_SIZE, now, false);
+  }
+
+  /** Acceptor: take the SYN's ids and sequence number and answer with a STATE (the SYN-ACK). */
+  acceptSyn(now: number, syn: Uint8Array, initialSeq: number): void {
+    const h = this.rx.reset(syn);
+    this.sendId = h.connectionId;
+    this.recvId = seqAdd(h.connectionId, 1);
+    this.peerWindow = h.windowSize;
+    this.reorder.init(h.seqNr);
+    this.sb = new SendBuffer({ capacity: this.sendBufferPackets, packetBytes: this.mtu.current, initialSeq: initialSeq & 0xffff });
+    this.established = true;
+    this.lastReceivedAt = now;
+    if (h.timestamp !== 0) this.replyMicro = tsDiff(ts32(now), h.timestamp);
+    this.sendState(now);
+  }
+
+  /** The connection may carry data from now on (initiator: SYN acked). */
+  get isEstablished(): boolean {
+    return this.established;
+  }
+
+  get synSeqNr(): number {
+    return this.synSeq;
+  }
+
+  /** Send FIN after every byte queued so far. */
+  queueFin(): void {
+    if (this.finQueued) return;
+    this.finQueued = true;
+    this.hooks.needFlush();
+  }
+
+  get finSent(): boolean {
+    return this.finSeq >= 0;
+  }
+
+  /** Best-effort FIN for a socket destroyed or dropped without end(): one try, no retransmission. */
+  sendFinOnce(now: number): void {
+    if (!this.established || this.finSeq >= 0) return;
+    this.writeControl(ST_FIN, now, this.sb.nextSeq);
+  }
+
+  /** RST: the peer should forget this connection. */
+  sendReset(now: number): void {
+    if (this.sendId === 0 && this.recvId === 0) return;
+    this.writeControl(ST_RESET, now, this.sb.nextSeq);
+  }
+
+  /** Keepalive: a STATE when nothing went out for a while, so NATs keep the mapping (libutp KEEPALIVE_INTERVAL). */
+  sendKeepalive(now: number): void {
+    if (!this.established) return;
+    this.sendState(now);
+  }
+
+  /** Stop everything: the chart reached a final state. */
+  close(): void {
+    this.closed = true;
+    this.rtoDeadline = 0;
+    this.zeroWindowDeadline = 0;
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.queuedBytes = 0;
+  }
+
+  // ---------------------------------------------------------------- application side
+
+  /** Queue bytes to send. Returns false when the queue is over its limit (wait for `writable`). */
+  write(chunk: Uint8Array): boolean {
+    if (this.closed || this.finQueued) return false;
+    if (chunk.length > 0) {
+      this.queue.push(chunk);
+      this.queuedBytes += chunk.length;
+      this.hooks.needFlush();
+    }
+    const ok = this.queuedBytes < this.sendQueueBytes;
+    if (!ok) this.writeBlocked = true;
+    return ok;
+  }
+
+  /** Unsent bytes held by the core. */
+  get queued(): number {
+    return this.queuedBytes;
+  }
+
+  /** Everything written, including a queued FIN, has been acknowledged. */
+  get allAcked(): boolean {
+    return this.queuedBytes === 0 && this.sb.count === 0;
+  }
+
+  /** The application read some of what was delivered: reopen the window if we had closed it. */
+  onRead(): void {
+    if (this.closed || !this.established) return;
+    const packet = this.mtu.current - HEADER_SIZE;
+    if (this.lastAdvertised < packet && this.recvWindow() >= packet) {
+      this.ackPending = true;
+      this.hooks.needFlush();
+    }
+  }
+
+  // ---------------------------------------------------------------- input
+
+  /**
+   * One datagram from the peer whose ids matched. `layout` is the result of `scanPacket` on it
+   * (the demultiplexer has validated the datagram already).
+   */
+  handlePacket(buf: Uint8Array, layout: PacketLayout, now: number): void {
+    if (this.closed) return;
+    const h = this.rx.reset(buf);
+    const type = h.type;
+    this.s.packetsReceived++;
+    this.lastReceivedAt = now;
+    if (this.hooks.trace) this.traceIn(h, buf.length, now);
+
+    if (type === ST_RESET) {
+      this.hooks.lifecycle({ type: 'RESET_RECEIVED' });
+      return;
+    }
+    if (type === ST_SYN) {
+      // Our SYN-ACK was lost and the initiator retried: answer again.
+      if (this.role === 'acceptor' && seqAdd(h.seqNr, 0) === this.reorder.ackNr) this.sendState(now);
+      return;
+    }
+    if (!this.established) {
+      // Initiator waiting for the SYN-ACK: any STATE or DATA acking our SYN completes the handshake.
+      if (this.role !== 'initiator' || this.recvId === 0 || h.ackNr !== this.synSeq) return;
+      if (type !== ST_STATE && type !== ST_DATA) return;
+      // libutp: the SYN-ACK's seq_nr is the acceptor's next seq, so everything before it counts as received.
+      this.reorder.init(seqAdd(h.seqNr, -1));
+      this.established = true;
+      this.peerWindow = h.windowSize;
+      this.hooks.lifecycle({ type: 'SYN_ACKED' });
+      if (this.closed) return;
+    }
+
+    const ts = h.timestamp;
+    const theirDelay = ts === 0 ? 0 : tsDiff(ts32(now), ts);
+    this.replyMicro = theirDelay;
+    this.ledbat.onDelaySample(now, h.timestampDiff, theirDelay);
+
+    const payloadLength = buf.length - layout.payloadOffset;
+    const sack = layout.sackOffset >= 0 ? buf.subarray(layout.sackOffset, layout.sackOffset + layout.sackLength) : undefined;
+    const flightBefore = this.sb.bytesInFlight;
+    const ack = this.ack;
+    this.sb.onAck(h.ackNr, sack, now, type === ST_STATE && payloadLength === 0, ack);
+    if (ack.invalid) {
+      // libutp drops a packet whose ack_nr acknowledges what was never sent: spoofed or broken.
+      this.s.invalidAcks++;
+      return;
+    }
+    this.peerWindow = h.windowSize;
+    if (!this.peerHeard) {
+      this.peerHeard = true;
+      if (this.role === 'acceptor') this.hooks.lifecycle({ type: 'PEER_ACKED' });
+      if (this.closed) return;
+    }
+    if (ack.ackedPackets > 0) this.onAcked(now, flightBefore);
+    if (ack.newlyLost > 0) {
+      this.s.fastRetransmits += ack.newlyLost;
+      this.ledbat.onLoss(now);
+    }
+    this.checkProbe(now);
+    if (this.peerWindow > 0) {
+      this.zeroWindowDeadline = 0;
+      this.zeroWindowBackoff = 0;
+    }
+    if (this.finSeq >= 0 && !this.finAcked && seqGte(h.ackNr, this.finSeq)) {
+      this.finAcked = true;
+      this.hooks.lifecycle({ type: 'FIN_ACKED' });
+      if (this.closed) return;
+    }
+
+    if (type === ST_DATA || type === ST_FIN) {
+      this.onData(h.seqNr, type === ST_FIN, buf, layout.payloadOffset, payloadLength);
+    }
+    if (ack.ackedPackets > 0 || ack.newlyLost > 0 || this.ackPending || this.queuedBytes > 0) this.hooks.needFlush();
+  }
+
+  private onAcked(now: number, flightBefore: number): void {
+    const ack = this.ack;
+    if (ack.rttSampleUs >= 0) this.rtt.onSample(ack.rttSampleUs);
+    this.ledbat.onAck(now, ack.ackedBytes, flightBefore, this.rtt.minRttUs);
+    this.retransmitCount = 0;
+    this.rtoDeadline = this.sb.packetsInFlight > 0 ? now + this.rtt.rtoUs : 0;
+  }
+
+  private onData(seq: number, isFin: boolean, buf: Uint8Array, offset: number, length: number): void {
+    this.ackPending = true;
+    if (this.eofSeq >= 0 && seqDiff(seq, this.eofSeq) > 0) return; // nothing exists past the FIN
+    if (isFin && this.eofSeq < 0) {
+      this.eofSeq = seq;
+      this.hooks.lifecycle({ type: 'FIN_RECEIVED' });
+      if (this.closed) return;
+    }
+    const payload = length > 0 ? buf.subarray(offset, offset + length) : EMPTY;
+    const r = this.reorder.receive(seq, payload);
+    if (r !== 'in-order') return;
+    if (length > 0) this.deliver(payload);
+    for (let next = this.reorder.shift(); next !== undefined; next = this.reorder.shift()) {
+      if (next.length > 0) this.deliver(next);
+    }
+    if (this.eofSeq >= 0 && !this.eofDelivered && seqDiff(this.reorder.ackNr, this.eofSeq) >= 0) {
+      this.eofDelivered = true;
+      this.hooks.lifecycle({ type: 'EOF_DELIVERED' });
+    }
+  }
+
+  private deliver(payload: Uint8Array): void {
+    this.s.bytesReceived += payload.length;
+    this.hooks.deliver(payload);
+  }
+
+  // ---------------------------------------------------------------- output
+
+  /** Send what the windows allow, then an ack if one is owed and no data packet carried it. */
+  flush(now: number): void {
+    if (this.closed || !this.established) return;
+    this.flushData(now);
+    if (this.ackPending) this.sendState(now);
+    if (this.writeBlocked && this.queuedBytes < this.sendQueueBytes) {
+      this.writeBlocked = false;
+      this.hooks.writable();
+    }
+  }
+
+  private sendWindow(): number {
+    return this.ledbat.sendWindow(this.peerWindow);
+  }
+
+  private flushData(now: number): void {
+    const sb = this.sb;
+    // Lost packets go first: they hold up the receiver's in-order delivery.
+    for (let p = sb.nextResend(); p !== undefined; p = sb.nextResend()) {
+      if (sb.bytesInFlight > 0 && sb.bytesInFlight + p.payloadLength > this.sendWindow()) return;
+      this.s.retransmits++;
+      this.sendPacket(p, now, true);
+    }
+    for (let p = sb.nextUnsent(); p !== undefined; p = sb.nextUnsent()) {
+      if (sb.bytesInFlight > 0 && sb.bytesInFlight + p.payloadLength > this.sendWindow()) return;
+      this.sendPacket(p, now, false);
+    }
+    const maxPayload = this.mtu.current - HEADER_SIZE;
+    while (this.queuedBytes > 0 && !sb.full) {
+      const n = this.queuedBytes < maxPayload ? this.queuedBytes : maxPayload;
+      const window = this.sendWindow();
+      if (this.peerWindow === 0 && sb.bytesInFlight === 0) {
+        this.armZeroWindowProbe(now);
+        return;
+      }
+      if (sb.bytesInFlight > 0 && sb.bytesInFlight + n > window) return;
+      const p = sb.allocate(n);
+      this.fillHeader(p.buf, ST_DATA, p.seqNr);
+      this.dequeueInto(p.buf, HEADER_SIZE, n);
+      p.length = HEADER_SIZE + n;
+      this.sendPacket(p, now, false);
+    }
+    if (this.queuedBytes === 0 && this.finQueued && this.finSeq < 0 && !sb.full) {
+      const p = sb.allocate(0);
+      this.fillHeader(p.buf, ST_FIN, p.seqNr);
+      p.length = HEADER_SIZE;
+      this.finSeq = p.seqNr;
+      this.sendPacket(p, now, false);
+    }
+  }
+
+  private fillHeader(buf: Uint8Array, type: number, seq: number): void {
+    const h = this.tx.reset(buf);
+    h.type = type;
+    h.version = UTP_VERSION;
+    h.extension = EXT_NONE;
+    h.connectionId = this.sendId;
+    h.seqNr = seq;
+  }
+
+  /** Copy `n` queued bytes into `dst` at `at`, releasing consumed chunks. */
+  private dequeueInto(dst: Uint8Array, at: number, n: number): void {
+    const q = this.queue;
+    while (n > 0) {
+      const chunk = q[this.queueHead] as Uint8Array;
+      const avail = chunk.length - this.queueOffset;
+      const take = avail < n ? avail : n;
+      dst.set(
+        take === chunk.length ? chunk : chunk.subarray(this.queueOffset, this.queueOffset + take),
+        at,
+      );
+      at += take;
+      n -= take;
+      this.queuedBytes -= take;
+      this.queueOffset += take;
+      if (this.queueOffset === chunk.length) {
+        q[this.queueHead] = EMPTY;
+        this.queueHead++;
+        this.queueOffset = 0;
+      }
+    }
+    // Compact rarely, so the head index does not make the array grow without bound.
+    if (this.queueHead > 1024 && this.queueHead * 2 > q.length) {
+      q.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+    if (this.queueHead === q.length) {
+      q.length = 0;
+      this.queueHead = 0;
+    }
+  }
+
+  /** Stamp the fields that change per transmission and send a packet from the send buffer. */
+  private sendPacket(p: OutPacket, now: number, retransmit: boolean): void {
+    const h = this.tx.reset(p.buf);
+    h.timestamp = ts32(now);
+    h.timestampDiff = this.replyMicro;
+    h.windowSize = this.advertise();
+    h.ackNr = this.reorder.ackNr;
+    let probe = 0;
+    if (!retransmit && p.transmissions === 0 && p.payloadLength > 0) probe = this.mtu.nextProbe(now);
+    // The padding needs the 10-byte extension-bits header, and no single leftover byte.
+    if (probe - p.length === 2 + EXT_BITS_LENGTH + 1) probe--;
+    if (probe >= p.length + 2 + EXT_BITS_LENGTH) {
+      this.mtu.onProbeSent(p.seqNr, probe);
+      this.emit(this.padded(p, probe), probe, now, false);
+    } else {
+      this.emit(p.buf, p.length, now, retransmit);
+    }
+    this.sb.onSent(p, now);
+    this.ackPending = false;
+    if (this.rtoDeadline === 0) this.rtoDeadline = now + this.rtt.rtoUs;
+  }
+
+  /**
+   * A copy of the packet padded with extensions to `size` bytes. libutp drops a packet whose first
+   * extension type is 3 or more, so the chain starts with type 2 ("extension bits", 8 zero bytes,
+   * which libutp accepts) and goes on with padding extensions every receiver skips.
+   */
+  private padded(p: OutPacket, size: number): Uint8Array {
+    const out = new Uint8Array(size);
+    out.set(p.buf.subarray(0, HEADER_SIZE), 0);
+    new PacketHeader(out).extension = EXT_BITS;
+    let pad = size - p.length - (2 + EXT_BITS_LENGTH);
+    out[HEADER_SIZE] = pad > 0 ? EXT_PADDING : EXT_NONE;
+    out[HEADER_SIZE + 1] = EXT_BITS_LENGTH;
+    let at = HEADER_SIZE + 2 + EXT_BITS_LENGTH;
+    while (pad > 0) {
+      // Each piece is 2 + up to 255 bytes; never leave a single byte no piece could hold.
+      let len = pad - 2 > 255 ? 255 : pad - 2;
+      if (pad - 2 - len === 1) len--;
+      pad -= len + 2;
+      out[at] = pad > 0 ? EXT_PADDING : EXT_NONE;
+      out[at + 1] = len;
+      at += 2 + len;
+    }
+    out.set(p.buf.subarray(HEADER_SIZE, p.length), at);
+    return out;
+  }
+
+  private checkProbe(now: number): void {
+    const seq = this.mtu.probeSeq;
+    if (seq < 0) return;
+    const p = this.sb.get(seq);
+    if (p === undefined) {
+      this.mtu.onProbeAcked(now);
+      this.growPackets();
+    } else if (p.needResend) {
+      this.mtu.onProbeLost(now);
+    }
+  }
+
+  private growPackets(): void {
+    const size = this.mtu.current;
+    this.sb.setPacketBytes(size);
+    this.ledbat.setPacketSize(size - HEADER_SIZE);
+  }
+
+  /** The window we tell the peer: free receive buffer. */
+  recvWindow(): number {
+    const used = this.reorder.bufferedBytes + this.hooks.unreadBytes();
+    return used >= this.recvWindowBytes ? 0 : this.recvWindowBytes - used;
+  }
+
+  private advertise(): number {
+    const w = this.recvWindow();
+    this.lastAdvertised = w;
+    return w;
+  }
+
+  /** A STATE packet: the cumulative ack, with a SACK when packets wait out of order. */
+  private sendState(now: number): void {
+    this.ackPending = false;
+    const buf = this.stateBuf;
+    const h = this.tx.reset(buf);
+    h.type = ST_STATE;
+    h.version = UTP_VERSION;
+    h.connectionId = this.sendId;
+    h.timestamp = ts32(now);
+    h.timestampDiff = this.replyMicro;
+    h.windowSize = this.advertise();
+    h.seqNr = this.sb.nextSeq;
+    h.ackNr = this.reorder.ackNr;
+    let len = HEADER_SIZE;
+    h.extension = EXT_NONE;
+    if (this.reorder.bufferedCount > 0 && this.eofSeq < 0) {
+      const n = this.reorder.writeSack(buf.subarray(HEADER_SIZE + 2, HEADER_SIZE + 2 + MAX_SACK_BYTES));
+      if (n > 0) {
+        h.extension = EXT_SACK;
+        buf[HEADER_SIZE] = EXT_NONE;
+        buf[HEADER_SIZE + 1] = n;
+        len += 2 + n;
+      }
+    }
+    this.emit(buf, len, now, false);
+  }
+
+  /** FIN-once or RST: a header-only packet outside the send buffer. */
+  private writeControl(type: number, now: number, seq: number): void {
+    const buf = new Uint8Array(HEADER_SIZE);
+    const h = this.tx.reset(buf);
+    h.type = type;
+    h.version = UTP_VERSION;
+    h.extension = EXT_NONE;
+    h.connectionId = this.sendId;
+    h.timestamp = ts32(now);
+    h.timestampDiff = this.replyMicro;
+    h.windowSize = this.recvWindow();
+    h.seqNr = seq;
+    h.ackNr = this.reorder.ackNr;
+    this.emit(buf, HEADER_SIZE, now, false);
+  }
+
+  private emit(buf: Uint8Array, length: number, now: number, retransmit: boolean): void {
+    this.s.packetsSent++;
+    this.s.bytesSent += length;
+    this.lastSentAt = now;
+    if (this.hooks.trace) this.traceOut(buf, length, now, retransmit);
+    this.hooks.transmit(buf, length);
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  /** The earliest time `handleTimeout` has work, or 0 for none. */
+  nextDeadline(): number {
+    const a = this.rtoDeadline;
+    const b = this.zeroWindowDeadline;
+    if (a === 0) return b;
+    if (b === 0) return a;
+    return a < b ? a : b;
+  }
+
+  handleTimeout(now: number): void {
+    if (this.closed) return;
+    if (this.rtoDeadline !== 0 && now >= this.rtoDeadline) this.onRto(now);
+    if (this.closed) return;
+    if (this.zeroWindowDeadline !== 0 && now >= this.zeroWindowDeadline) this.onZeroWindowProbe(now);
+  }
+
+  private onRto(now: number): void {
+    if (this.sb.packetsInFlight === 0) {
+      this.rtoDeadline = 0;
+      return;
+    }
+    this.retransmitCount++;
+    this.s.timeouts++;
+    // The chart decides whether the connection survives this timeout.
+    this.hooks.lifecycle({ type: 'RTO_FIRED', count: this.retransmitCount });
+    if (this.closed) return;
+    const probeOnly = this.mtu.probeSeq >= 0 && this.sb.packetsInFlight === 1;
+    if (this.mtu.probeSeq >= 0) this.mtu.onProbeLost(now);
+    // libutp: a lone lost MTU probe says nothing about congestion.
+    if (!probeOnly) {
+      this.rtt.backoff();
+      this.ledbat.onTimeout(now);
+    }
+    this.sb.markAllLost();
+    this.rtoDeadline = now + this.rtt.rtoUs;
+    this.flushData(now);
+  }
+
+  private armZeroWindowProbe(now: number): void {
+    if (this.zeroWindowDeadline !== 0) return;
+    const wait = Math.min(this.zeroWindowProbeMaxUs, ZERO_WINDOW_PROBE_MIN_US * 2 ** this.zeroWindowBackoff);
+    this.zeroWindowDeadline = now + wait;
+  }
+
+  private onZeroWindowProbe(now: number): void {
+    this.zeroWindowDeadline = 0;
+    if (this.peerWindow > 0 || this.queuedBytes === 0) return;
+    this.s.zeroWindowProbes++;
+    this.zeroWindowBackoff++;
+    // Like libutp's zerowindow_time: pretend the peer has room for one packet.
+    this.peerWindow = this.mtu.current - HEADER_SIZE;
+    this.flushData(now);
+    this.peerWindow = 0;
+  }
+
+  /** Consecutive RTOs so far (the chart's guard compares it with the limit). */
+  get retransmits(): number {
+    return this.retransmitCount;
+  }
+
+  get retransmitLimit(): number {
+    return this.maxRetransmits;
+  }
+
+  // ---------------------------------------------------------------- observability
+
+  stats(): ConnectionStats {
+    const l = this.ledbat.stats();
+    const r = this.rtt.stats();
+    return {
+      cwnd: l.cwnd,
+      peerWindow: this.peerWindow,
+      recvWindow: this.recvWindow(),
+      srttUs: r.srttUs,
+      rttvarUs: r.rttvarUs,
+      rtoUs: r.rtoUs,
+      baseDelayUs: l.baseDelayUs,
+      queuingDelayUs: l.queuingDelayUs,
+      bytesInFlight: this.sb.bytesInFlight,
+      packetsInFlight: this.sb.packetsInFlight,
+      packetSize: this.mtu.current,
+      ...this.s,
+      duplicates: this.reorder.duplicates,
+      outOfOrder: this.reorder.outOfOrder,
+      mtuProbes: this.mtu.probesSent,
+      mtuProbesLost: this.mtu.probesLost,
+    };
+  }
+
+  private traceIn(h: PacketHeader, length: number, now: number): void {
+    this.hooks.trace?.({
+      kind: 'packet',
+      dir: 'in',
+      at: now,
+      type: h.type,
+      connectionId: h.connectionId,
+      seqNr: h.seqNr,
+      ackNr: h.ackNr,
+      windowSize: h.windowSize,
+      length,
+    });
+  }
+
+  private traceOut(buf: Uint8Array, length: number, now: number, retransmit: boolean): void {
+    const h = new PacketHeader(buf);
+    this.hooks.trace?.({
+      kind: 'packet',
+      dir: 'out',
+      at: now,
+      type: h.type,
+      connectionId: h.connectionId,
+      seqNr: h.seqNr,
+      ackNr: h.ackNr,
+      windowSize: h.windowSize,
+      length,
+      retransmit,
+    });
+  }
+}
+
+export { createLayout };

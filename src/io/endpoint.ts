@@ -1,0 +1,246 @@
+/**
+ * One UDP port's worth of uTP: demultiplexes datagrams to connections by (remote address, remote
+ * port, connection id), accepts SYNs when listening, answers strays with RST, and batches output:
+ * connections that have something to send are flushed once after each batch of input, so a burst
+ * of incoming data produces one ack, not one per packet.
+ *
+ * It never touches a socket or a clock itself: a `Transport` sends, `now()` tells the time and a
+ * `TimerQueue` holds deadlines. src/io/socket.ts binds it to node:dgram; src/sim to the simulator.
+ */
+import type { TimerQueue } from '../core/timer-queue.js';
+import { Connection, type ConnectionConfig, type ConnectionTrace } from '../machines/connection.js';
+import { createLayout, scanPacket } from '../wire/codec.js';
+import { HEADER_SIZE, ST_RESET, ST_SYN, UTP_VERSION } from '../wire/constants.js';
+import { PacketHeader } from '../wire/header.js';
+import { seqAdd, ts32 } from '../wire/seq.js';
+
+export interface Transport {
+  send(buf: Uint8Array, offset: number, length: number, port: number, address: string): void;
+}
+
+export interface EndpointOptions {
+  transport: Transport;
+  timers: TimerQueue;
+  /** µs clock. */
+  now: () => number;
+  /** Random numbers in [0, 1): connection ids and initial sequence numbers. */
+  random?: () => number;
+  /** Defaults for every connection of this endpoint. */
+  connection?: ConnectionConfig;
+  /** Most incoming connections not yet heard from since their SYN (libutp rejects past 3000 sockets). */
+  maxHalfOpen?: number;
+  /** Called after output was queued, so the IO driver can schedule `flush()` after the current batch. */
+  onNeedFlush?: () => void;
+  trace?: ConnectionTrace;
+}
+
+export interface EndpointStats {
+  datagrams: number;
+  /** Datagrams that are not uTP (passed on to `onMessage`). */
+  notUtp: number;
+  /** uTP packets for no connection we know. */
+  unknownConnection: number;
+  resetsSent: number;
+  synsRejected: number;
+  connectionsAccepted: number;
+  connectionsOpened: number;
+}
+
+export class Endpoint {
+  private readonly opts: EndpointOptions;
+  /** Connections by the id they receive on; a list, since ids are only unique per peer. */
+  private readonly byRecvId = new Map<number, Connection[]>();
+  private readonly dirty: Connection[] = [];
+  private readonly layout = createLayout();
+  private readonly header = new PacketHeader(new Uint8Array(0));
+  private readonly random: () => number;
+  /** Accepted connections not heard from since their SYN (pruned lazily). */
+  private readonly halfOpen = new Set<Connection>();
+  private closing = false;
+  /** When set, incoming SYNs create connections handed to this callback. */
+  onConnection: ((conn: Connection) => void) | undefined;
+  /** Datagrams that are not uTP. */
+  onMessage: ((buf: Uint8Array, address: string, port: number) => void) | undefined;
+  /** Called when the last connection is gone (for close-when-idle). */
+  onEmpty: (() => void) | undefined;
+  readonly stats: EndpointStats = {
+    datagrams: 0,
+    notUtp: 0,
+    unknownConnection: 0,
+    resetsSent: 0,
+    synsRejected: 0,
+    connectionsAccepted: 0,
+    connectionsOpened: 0,
+  };
+
+  constructor(opts: EndpointOptions) {
+    this.opts = opts;
+    this.random = opts.random ?? Math.random;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const list of this.byRecvId.values()) n += list.length;
+    return n;
+  }
+
+  connections(): Connection[] {
+    return [...this.byRecvId.values()].flat();
+  }
+
+  /** Open a connection to a peer. */
+  connect(port: number, address: string, config: ConnectionConfig = {}): Connection {
+    const conn = this.create('initiator', address, port, config);
+    conn.connect();
+    // The SYN chose the receive id; register under it (re-pick on a clash with this peer).
+    this.register(conn);
+    this.stats.connectionsOpened++;
+    this.requestFlush();
+    return conn;
+  }
+
+  /** One datagram from the network. Never throws on any bytes. */
+  handleDatagram(buf: Uint8Array, address: string, port: number): void {
+    this.stats.datagrams++;
+    const layout = this.layout;
+    if (scanPacket(buf, layout) !== null) {
+      this.stats.notUtp++;
+      this.onMessage?.(buf, address, port);
+      return;
+    }
+    const h = this.header.reset(buf);
+    const id = h.connectionId;
+    const type = h.type;
+    if (type === ST_SYN) {
+      this.onSyn(buf, id, address, port);
+      return;
+    }
+    let conn = this.find(id, address, port);
+    // libutp matches a RST to either id of the pair; ethereum/utp broke interop until it did too.
+    if (conn === undefined && type === ST_RESET) {
+      conn = this.find(seqAdd(id, 1), address, port) ?? this.find(seqAdd(id, -1), address, port);
+    }
+    if (conn === undefined) {
+      this.stats.unknownConnection++;
+      if (type !== ST_RESET) this.sendReset(id, h.seqNr, address, port);
+      return;
+    }
+    conn.handlePacket(buf, layout);
+  }
+
+  /** Flush every connection that has output pending. Call after each batch of input or writes. */
+  flush(): void {
+    const list = this.dirty;
+    // Flushing may queue more (a send frees window for another): loop until quiet.
+    for (let i = 0; i < list.length; i++) (list[i] as Connection).flush();
+    list.length = 0;
+  }
+
+  /** Stop accepting; with `destroy`, end every connection too. */
+  close(destroy = false): void {
+    this.onConnection = undefined;
+    if (destroy) {
+      this.closing = true;
+      for (const c of this.connections()) c.destroy();
+    }
+  }
+
+  private onSyn(buf: Uint8Array, id: number, address: string, port: number): void {
+    // A retried SYN for a connection we already accepted goes to it (it re-sends the SYN-ACK).
+    const existing = this.find(seqAdd(id, 1), address, port);
+    if (existing !== undefined) {
+      existing.handlePacket(buf, this.layout);
+      return;
+    }
+    const maxHalfOpen = this.opts.maxHalfOpen ?? 64;
+    if (this.halfOpen.size >= maxHalfOpen) {
+      for (const c of this.halfOpen) if (c.connected || c.closed) this.halfOpen.delete(c);
+    }
+    if (this.onConnection === undefined || this.closing || this.halfOpen.size >= maxHalfOpen) {
+      this.stats.synsRejected++;
+      this.sendReset(id, this.header.reset(buf).seqNr, address, port);
+      return;
+    }
+    const conn = this.create('acceptor', address, port, {});
+    conn.accept(buf);
+    this.register(conn);
+    this.halfOpen.add(conn);
+    this.stats.connectionsAccepted++;
+    this.onConnection(conn);
+    this.requestFlush();
+  }
+
+  private create(role: 'initiator' | 'acceptor', address: string, port: number, config: ConnectionConfig): Connection {
+    const { transport } = this.opts;
+    const random16 = () => Math.floor(this.random() * 0x10000) & 0xffff;
+    return new Connection(
+      role,
+      address,
+      port,
+      {
+        timers: this.opts.timers,
+        now: this.opts.now,
+        random16,
+        transmit: (b, length, c) => transport.send(b, 0, length, c.remotePort, c.remoteAddress),
+        needFlush: (c) => this.markDirty(c),
+        released: (c) => this.unregister(c),
+        trace: this.opts.trace,
+      },
+      { ...this.opts.connection, ...config },
+    );
+  }
+
+  private markDirty(c: Connection): void {
+    if (c.flushQueued) return;
+    c.flushQueued = true;
+    this.dirty.push(c);
+    this.requestFlush();
+  }
+
+  private requestFlush(): void {
+    this.opts.onNeedFlush?.();
+  }
+
+  private find(recvId: number, address: string, port: number): Connection | undefined {
+    const list = this.byRecvId.get(recvId);
+    if (list === undefined) return undefined;
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i] as Connection;
+      if (c.remotePort === port && c.remoteAddress === address) return c;
+    }
+    return undefined;
+  }
+
+  private register(c: Connection): void {
+    if (c.closed) return;
+    const id = c.recvId;
+    const list = this.byRecvId.get(id);
+    if (list === undefined) this.byRecvId.set(id, [c]);
+    else list.push(c);
+  }
+
+  private unregister(c: Connection): void {
+    const list = this.byRecvId.get(c.recvId);
+    this.halfOpen.delete(c);
+    if (list !== undefined) {
+      const i = list.indexOf(c);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.byRecvId.delete(c.recvId);
+    }
+    if (this.byRecvId.size === 0) this.onEmpty?.();
+  }
+
+  /** RST for a packet that belongs to no connection (never in reply to a RST). */
+  private sendReset(connectionId: number, seqNr: number, address: string, port: number): void {
+    const buf = new Uint8Array(HEADER_SIZE);
+    const h = new PacketHeader(buf);
+    h.type = ST_RESET;
+    h.version = UTP_VERSION;
+    h.connectionId = connectionId;
+    h.timestamp = ts32(this.opts.now());
+    h.seqNr = Math.floor(this.random() * 0x10000);
+    h.ackNr = seqNr;
+    this.stats.resetsSent++;
+    this.opts.transport.send(buf, 0, HEADER_SIZE, port, address);
+  }
+}

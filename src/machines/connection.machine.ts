@@ -1,0 +1,269 @@
+/**
+ * The uTP connection lifecycle as an XState v5 statechart.
+ *
+ * The chart holds names only: every action, guard and delay below is a small function that calls
+ * the protocol core (src/core/connection.ts) or reads the configuration. Per-packet work (data,
+ * acks, retransmissions, LEDBAT) never passes through here; the core raises the few events that
+ * change the lifecycle: SYN_ACKED, PEER_ACKED, FIN_RECEIVED, EOF_DELIVERED, FIN_ACKED,
+ * RESET_RECEIVED and RTO_FIRED.
+ *
+ * Final states say how the connection ended: closed, reset, timedOut, refused or destroyed.
+ */
+import { and, assign, setup, stateIn } from 'xstate';
+import type { ConnectionCore } from '../core/connection.js';
+
+export type Outcome = 'closed' | 'reset' | 'timedOut' | 'refused' | 'destroyed';
+
+/** What the chart tells its owner; the owner turns these into stream events. */
+export interface ConnectionHost {
+  onConnected(): void;
+  onReadEnd(): void;
+  onClosed(outcome: Outcome, code: string | undefined): void;
+}
+
+export interface LifecycleConfig {
+  /** First SYN retransmission timeout, ms (doubles on every retry). */
+  synRtoMs: number;
+  /** SYN retransmissions before giving up (libutp gives up after 2 timeouts). */
+  synRetries: number;
+  /** Hard bound on connecting, whatever the retries (ethereum/trin let retries run past it). */
+  connectTimeoutMs: number;
+  /** Send a keepalive after this long without sending anything (libutp KEEPALIVE_INTERVAL 29 s). */
+  keepaliveMs: number;
+  /** Time out after this long without hearing from the peer; 0 turns it off. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_LIFECYCLE: LifecycleConfig = {
+  synRtoMs: 1000,
+  synRetries: 3,
+  connectTimeoutMs: 10_000,
+  keepaliveMs: 29_000,
+  idleTimeoutMs: 0,
+};
+
+export interface ConnectionInput {
+  core: ConnectionCore;
+  host: ConnectionHost;
+  /** µs clock, the same the core is driven with. */
+  now: () => number;
+  /** 16-bit random numbers for connection ids and initial sequence numbers. */
+  random16: () => number;
+  config: LifecycleConfig;
+}
+
+export interface ConnectionContext extends ConnectionInput {
+  synRtoMs: number;
+  synAttempts: number;
+  endRequested: boolean;
+  /** Error code the connection ended with, as `net` names them. */
+  code: string | undefined;
+}
+
+export type ConnectionEvent =
+  | { type: 'CONNECT' }
+  | { type: 'SYN'; packet: Uint8Array }
+  | { type: 'END' }
+  | { type: 'DESTROY'; code?: string | undefined }
+  | { type: 'SYN_ACKED' }
+  | { type: 'PEER_ACKED' }
+  | { type: 'FIN_RECEIVED' }
+  | { type: 'EOF_DELIVERED' }
+  | { type: 'FIN_ACKED' }
+  | { type: 'RESET_RECEIVED' }
+  | { type: 'RTO_FIRED'; count: number };
+
+const LIVENESS_FLOOR_MS = 10;
+
+export const connectionMachine = setup({
+  types: {
+    context: {} as ConnectionContext,
+    events: {} as ConnectionEvent,
+    input: {} as ConnectionInput,
+    output: {} as { outcome: Outcome; code: string | undefined },
+  },
+  actions: {
+    sendSyn: ({ context }) => {
+      context.synAttempts++;
+      if (context.core.recvId === 0) context.core.sendSyn(context.now(), context.random16() || 1, context.random16());
+      else context.core.sendSyn(context.now(), context.core.recvId, context.core.synSeqNr);
+    },
+    backoffSyn: assign({ synRtoMs: ({ context }) => context.synRtoMs * 2 }),
+    acceptSyn: ({ context, event }) => {
+      if (event.type === 'SYN') context.core.acceptSyn(context.now(), event.packet, context.random16());
+    },
+    requestEnd: assign({ endRequested: true }),
+    queueFin: ({ context }) => context.core.queueFin(),
+    sendFinOnce: ({ context }) => context.core.sendFinOnce(context.now()),
+    sendReset: ({ context }) => context.core.sendReset(context.now()),
+    sendKeepalive: ({ context }) => {
+      const now = context.now();
+      if (now - context.core.lastSentAt >= context.config.keepaliveMs * 1000) context.core.sendKeepalive(now);
+    },
+    notifyConnected: ({ context }) => context.host.onConnected(),
+    notifyReadEnd: ({ context }) => context.host.onReadEnd(),
+    recordCode: assign({ code: (_, params: { code: string }) => params.code }),
+    recordDestroyCode: assign({
+      code: ({ context, event }) => (event.type === 'DESTROY' ? event.code : context.code),
+    }),
+    finish: ({ context }, params: { outcome: Outcome }) => {
+      context.core.close();
+      context.host.onClosed(params.outcome, context.code);
+    },
+  },
+  guards: {
+    canRetrySyn: ({ context }) => context.synAttempts <= context.config.synRetries,
+    endRequested: ({ context }) => context.endRequested,
+    hasError: ({ event }) => event.type === 'DESTROY' && event.code !== undefined,
+    retransmitLimitReached: ({ context, event }) =>
+      event.type === 'RTO_FIRED' && event.count > context.core.retransmitLimit,
+    idleTooLong: ({ context }) =>
+      context.config.idleTimeoutMs > 0 &&
+      context.now() - context.core.lastReceivedAt >= context.config.idleTimeoutMs * 1000,
+  },
+  delays: {
+    synRto: ({ context }) => context.synRtoMs,
+    connectTimeout: ({ context }) => context.config.connectTimeoutMs,
+    livenessTick: ({ context }) => {
+      const { keepaliveMs, idleTimeoutMs } = context.config;
+      const tick = idleTimeoutMs > 0 ? Math.min(keepaliveMs, Math.ceil(idleTimeoutMs / 4)) : keepaliveMs;
+      return Math.max(LIVENESS_FLOOR_MS, tick);
+    },
+  },
+}).createMachine({
+  id: 'utp',
+  initial: 'idle',
+  context: ({ input }) => ({
+    ...input,
+    synRtoMs: input.config.synRtoMs,
+    synAttempts: 0,
+    endRequested: false,
+    code: undefined,
+  }),
+  output: ({ context }) => ({ outcome: outcomeOf(context), code: context.code }),
+  states: {
+    idle: {
+      on: {
+        CONNECT: 'connecting',
+        SYN: { target: 'synReceived', actions: 'acceptSyn' },
+        DESTROY: { target: 'destroyed', actions: 'recordDestroyCode' },
+      },
+    },
+    connecting: {
+      initial: 'synSent',
+      after: {
+        connectTimeout: { target: 'timedOut', actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } } },
+      },
+      states: {
+        synSent: {
+          entry: 'sendSyn',
+          after: {
+            synRto: [
+              { guard: 'canRetrySyn', target: 'synSent', reenter: true, actions: 'backoffSyn' },
+              { target: '#utp.timedOut', actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } } },
+            ],
+          },
+        },
+      },
+      on: {
+        SYN_ACKED: { target: 'connected', actions: 'notifyConnected' },
+        RESET_RECEIVED: { target: 'refused', actions: { type: 'recordCode', params: { code: 'ECONNREFUSED' } } },
+        END: { actions: 'requestEnd' },
+        DESTROY: { target: 'destroyed', actions: ['recordDestroyCode', 'sendReset'] },
+      },
+    },
+    synReceived: {
+      // The acceptor may send data at once (libutp waits for the initiator's first DATA); the
+      // state only records that the initiator has not been heard from since its SYN.
+      on: {
+        PEER_ACKED: { target: 'connected', actions: 'notifyConnected' },
+        // libutp: a half-open incoming connection is dropped at its first retransmission timeout.
+        RTO_FIRED: { target: 'timedOut', actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } } },
+        RESET_RECEIVED: { target: 'reset', actions: { type: 'recordCode', params: { code: 'ECONNRESET' } } },
+        END: { actions: ['requestEnd', 'queueFin'] },
+        DESTROY: [
+          { guard: 'hasError', target: 'destroyed', actions: ['recordDestroyCode', 'sendReset'] },
+          { target: 'destroyed', actions: 'sendFinOnce' },
+        ],
+      },
+    },
+    connected: {
+      type: 'parallel',
+      states: {
+        send: {
+          initial: 'open',
+          states: {
+            open: {
+              always: { guard: 'endRequested', target: 'finSent' },
+              on: { END: 'finSent' },
+            },
+            finSent: {
+              entry: 'queueFin',
+              on: { FIN_ACKED: 'finAcked' },
+            },
+            finAcked: { type: 'final' },
+          },
+        },
+        receive: {
+          initial: 'open',
+          states: {
+            open: { on: { FIN_RECEIVED: 'finReceived' } },
+            finReceived: { on: { EOF_DELIVERED: 'ended' } },
+            ended: { type: 'final', entry: 'notifyReadEnd' },
+          },
+        },
+        liveness: {
+          initial: 'alive',
+          states: {
+            alive: {
+              after: {
+                livenessTick: [
+                  {
+                    guard: 'idleTooLong',
+                    target: '#utp.timedOut',
+                    actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } },
+                  },
+                  { target: 'alive', reenter: true, actions: 'sendKeepalive' },
+                ],
+              },
+            },
+          },
+        },
+      },
+      always: {
+        guard: and([stateIn('#utp.connected.send.finAcked'), stateIn('#utp.connected.receive.ended')]),
+        target: 'closed',
+      },
+      on: {
+        RESET_RECEIVED: { target: 'reset', actions: { type: 'recordCode', params: { code: 'ECONNRESET' } } },
+        RTO_FIRED: {
+          guard: 'retransmitLimitReached',
+          target: 'timedOut',
+          actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } },
+        },
+        DESTROY: [
+          { guard: 'hasError', target: 'destroyed', actions: ['recordDestroyCode', 'sendReset'] },
+          { target: 'destroyed', actions: 'sendFinOnce' },
+        ],
+      },
+    },
+    closed: { type: 'final', entry: { type: 'finish', params: { outcome: 'closed' } } },
+    reset: { type: 'final', entry: { type: 'finish', params: { outcome: 'reset' } } },
+    timedOut: { type: 'final', entry: { type: 'finish', params: { outcome: 'timedOut' } } },
+    refused: { type: 'final', entry: { type: 'finish', params: { outcome: 'refused' } } },
+    destroyed: { type: 'final', entry: { type: 'finish', params: { outcome: 'destroyed' } } },
+  },
+});
+
+function outcomeOf(context: ConnectionContext): Outcome {
+  switch (context.code) {
+    case 'ETIMEDOUT':
+      return 'timedOut';
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'ECONNRESET':
+      return 'reset';
+    default:
+      return context.endRequested ? 'closed' : 'destroyed';
+  }
+}

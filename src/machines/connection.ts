@@ -1,0 +1,224 @@
+/**
+ * A connection: the protocol core and its lifecycle actor, wired together. This is what the
+ * endpoint demultiplexes to and what the stream and the simulator tests drive. It owns one entry
+ * in the endpoint's timer queue for the core's deadlines; the actor's delays go on the same queue
+ * through an XState clock adapter, so the whole connection runs on whatever clock the endpoint has.
+ */
+import { type Actor, createActor, type Subscription } from 'xstate';
+import { type ConnectionHooks, type ConnectionOptions, ConnectionCore, type CoreEvent, type Role, type TraceRecord } from '../core/connection.js';
+import type { TimerHandle, TimerQueue } from '../core/timer-queue.js';
+import type { PacketLayout } from '../wire/codec.js';
+import {
+  type ConnectionHost,
+  connectionMachine,
+  DEFAULT_LIFECYCLE,
+  type LifecycleConfig,
+  type Outcome,
+} from './connection.machine.js';
+
+export interface ConnectionConfig extends ConnectionOptions, Partial<LifecycleConfig> {}
+
+/** A lifecycle state change, for traces. */
+export interface StateTraceRecord {
+  readonly kind: 'state';
+  readonly at: number;
+  readonly value: unknown;
+  readonly event: string;
+}
+
+export type ConnectionTrace = (record: TraceRecord | StateTraceRecord) => void;
+
+/** What a connection needs from the endpoint that owns it. */
+export interface ConnectionEnv {
+  timers: TimerQueue;
+  now: () => number;
+  random16: () => number;
+  transmit: (buf: Uint8Array, length: number, conn: Connection) => void;
+  needFlush: (conn: Connection) => void;
+  /** Called once when the connection reaches a final state. */
+  released: (conn: Connection) => void;
+  trace?: ConnectionTrace | undefined;
+}
+
+/** Callbacks the owner of the connection (a stream, a test) sets. */
+export interface ConnectionEvents {
+  onConnect?: () => void;
+  onData?: (payload: Uint8Array) => void;
+  onEnd?: () => void;
+  onDrain?: () => void;
+  onClose?: (outcome: Outcome, code: string | undefined) => void;
+  unreadBytes?: () => number;
+}
+
+type ConnectionActor = Actor<typeof connectionMachine>;
+
+export class Connection {
+  readonly core: ConnectionCore;
+  readonly actor: ConnectionActor;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  events: ConnectionEvents = {};
+  outcome: Outcome | undefined;
+  code: string | undefined;
+  connected = false;
+  readEnded = false;
+  /** Set by the endpoint while the connection waits in its flush list. */
+  flushQueued = false;
+  private readonly env: ConnectionEnv;
+  private timer: TimerHandle | undefined;
+  private timerAt = 0;
+  private subscription: Subscription | undefined;
+
+  constructor(role: Role, remoteAddress: string, remotePort: number, env: ConnectionEnv, config: ConnectionConfig = {}) {
+    this.env = env;
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
+    const trace = env.trace;
+    const hooks: ConnectionHooks = {
+      transmit: (buf, length) => env.transmit(buf, length, this),
+      deliver: (payload) => this.events.onData?.(payload),
+      lifecycle: (event: CoreEvent) => this.actor.send(event),
+      writable: () => this.events.onDrain?.(),
+      unreadBytes: () => this.events.unreadBytes?.() ?? 0,
+      needFlush: () => env.needFlush(this),
+      trace,
+    };
+    this.core = new ConnectionCore(role, hooks, config);
+    const host: ConnectionHost = {
+      onConnected: () => {
+        this.connected = true;
+        this.events.onConnect?.();
+      },
+      onReadEnd: () => {
+        this.readEnded = true;
+        this.events.onEnd?.();
+      },
+      onClosed: (outcome, code) => this.onClosed(outcome, code),
+    };
+    const lifecycle: LifecycleConfig = {
+      synRtoMs: config.synRtoMs ?? DEFAULT_LIFECYCLE.synRtoMs,
+      synRetries: config.synRetries ?? DEFAULT_LIFECYCLE.synRetries,
+      connectTimeoutMs: config.connectTimeoutMs ?? DEFAULT_LIFECYCLE.connectTimeoutMs,
+      keepaliveMs: config.keepaliveMs ?? DEFAULT_LIFECYCLE.keepaliveMs,
+      idleTimeoutMs: config.idleTimeoutMs ?? DEFAULT_LIFECYCLE.idleTimeoutMs,
+    };
+    const { timers, now } = env;
+    this.actor = createActor(connectionMachine, {
+      input: { core: this.core, host, now, random16: env.random16, config: lifecycle },
+      // XState's delays run on the endpoint's timer queue, so simulated time drives them too.
+      clock: {
+        setTimeout: (fn: (...args: unknown[]) => void, ms: number) => timers.schedule(now() + ms * 1000, fn),
+        clearTimeout: (handle: unknown) => timers.cancel(handle as TimerHandle),
+      },
+    });
+    if (trace) {
+      this.subscription = this.actor.subscribe((snapshot) => {
+        trace({ kind: 'state', at: now(), value: snapshot.value, event: 'change' });
+      });
+    }
+    this.actor.start();
+  }
+
+  /** Lifecycle state value, e.g. 'connecting' or { connected: {...} }. */
+  get state(): unknown {
+    return this.actor.getSnapshot().value;
+  }
+
+  get closed(): boolean {
+    return this.outcome !== undefined;
+  }
+
+  get recvId(): number {
+    return this.core.recvId;
+  }
+
+  get sendId(): number {
+    return this.core.sendId;
+  }
+
+  connect(): void {
+    this.actor.send({ type: 'CONNECT' });
+    this.afterInput();
+  }
+
+  accept(syn: Uint8Array): void {
+    this.actor.send({ type: 'SYN', packet: syn });
+    this.afterInput();
+  }
+
+  /** Queue bytes; false when the send queue is over its limit (wait for onDrain). */
+  write(chunk: Uint8Array): boolean {
+    return this.core.write(chunk);
+  }
+
+  end(): void {
+    if (this.closed) return;
+    this.actor.send({ type: 'END' });
+    this.env.needFlush(this);
+  }
+
+  destroy(code?: string): void {
+    if (this.closed) return;
+    this.actor.send({ type: 'DESTROY', code });
+  }
+
+  /** The application consumed delivered bytes: the window may reopen. */
+  read(): void {
+    this.core.onRead();
+  }
+
+  handlePacket(buf: Uint8Array, layout: PacketLayout): void {
+    this.core.handlePacket(buf, layout, this.env.now());
+    this.afterInput();
+  }
+
+  flush(): void {
+    this.flushQueued = false;
+    if (this.closed) return;
+    this.core.flush(this.env.now());
+    this.rearm();
+  }
+
+  stats() {
+    return { ...this.core.stats(), state: this.state };
+  }
+
+  private afterInput(): void {
+    if (!this.closed) this.rearm();
+  }
+
+  /**
+   * Keep one timer entry at or before the core's next deadline. A deadline that moved later
+   * leaves the early entry in place (it fires, finds nothing due, and re-arms), so the common
+   * case — every ack pushing the RTO out — costs nothing.
+   */
+  private rearm(): void {
+    const at = this.core.nextDeadline();
+    if (at === 0) return;
+    if (this.timer !== undefined && !this.timer.cancelled && this.timerAt <= at) return;
+    this.env.timers.cancel(this.timer);
+    this.timerAt = at;
+    this.timer = this.env.timers.schedule(at, () => this.onTimer());
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    this.core.handleTimeout(this.env.now());
+    if (!this.closed) {
+      this.rearm();
+      this.env.needFlush(this);
+    }
+  }
+
+  private onClosed(outcome: Outcome, code: string | undefined): void {
+    if (this.outcome !== undefined) return;
+    this.outcome = outcome;
+    this.code = code;
+    this.env.timers.cancel(this.timer);
+    this.timer = undefined;
+    this.subscription?.unsubscribe();
+    this.env.released(this);
+    this.events.onClose?.(outcome, code);
+  }
+}
