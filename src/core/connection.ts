@@ -9,7 +9,17 @@
  * Data and acks never go through the chart: see docs/design.md for the measured reason.
  */
 import { createLayout, type PacketLayout } from '../wire/codec.js';
-import { EXT_NONE, EXT_SACK, HEADER_SIZE, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, UTP_VERSION } from '../wire/constants.js';
+import {
+  EXT_NONE,
+  EXT_SACK,
+  HEADER_SIZE,
+  ST_DATA,
+  ST_FIN,
+  ST_RESET,
+  ST_STATE,
+  ST_SYN,
+  UTP_VERSION,
+} from '../wire/constants.js';
 import { PacketHeader } from '../wire/header.js';
 import { seqAdd, seqDiff, seqGte, ts32, tsDiff } from '../wire/seq.js';
 import { Ledbat, type LedbatOptions } from './ledbat.js';
@@ -246,7 +256,11 @@ export class ConnectionCore {
     this.recvId = seqAdd(h.connectionId, 1);
     this.peerWindow = h.windowSize;
     this.reorder.init(h.seqNr);
-    this.sb = new SendBuffer({ capacity: this.sendBufferPackets, packetBytes: this.mtu.current, initialSeq: initialSeq & 0xffff });
+    this.sb = new SendBuffer({
+      capacity: this.sendBufferPackets,
+      packetBytes: this.mtu.current,
+      initialSeq: initialSeq & 0xffff,
+    });
     this.established = true;
     this.lastReceivedAt = now;
     if (h.timestamp !== 0) this.replyMicro = tsDiff(ts32(now), h.timestamp);
@@ -256,6 +270,16 @@ export class ConnectionCore {
   /** The connection may carry data from now on (initiator: SYN acked). */
   get isEstablished(): boolean {
     return this.established;
+  }
+
+  /** Last seq_nr received in order (what our acks carry). */
+  get ackNr(): number {
+    return this.reorder.ackNr;
+  }
+
+  /** seq_nr our next packet will carry. */
+  get nextSeqNr(): number {
+    return this.sb.nextSeq;
   }
 
   get synSeqNr(): number {
@@ -291,8 +315,13 @@ export class ConnectionCore {
     this.sendState(now);
   }
 
-  /** Stop everything: the chart reached a final state. */
-  close(): void {
+  /**
+   * Stop everything: the chart reached a final state. An ack still owed goes out first — the
+   * peer's FIN is often the packet that completed the close, and it must hear that it arrived.
+   */
+  close(now: number): void {
+    if (this.closed) return;
+    if (this.ackPending && this.established) this.sendState(now);
     this.closed = true;
     this.rtoDeadline = 0;
     this.zeroWindowDeadline = 0;
@@ -377,7 +406,8 @@ export class ConnectionCore {
     this.ledbat.onDelaySample(now, h.timestampDiff, theirDelay);
 
     const payloadLength = buf.length - layout.payloadOffset;
-    const sack = layout.sackOffset >= 0 ? buf.subarray(layout.sackOffset, layout.sackOffset + layout.sackLength) : undefined;
+    const sack =
+      layout.sackOffset >= 0 ? buf.subarray(layout.sackOffset, layout.sackOffset + layout.sackLength) : undefined;
     const flightBefore = this.sb.bytesInFlight;
     const ack = this.ack;
     this.sb.onAck(h.ackNr, sack, now, type === ST_STATE && payloadLength === 0, ack);
@@ -417,7 +447,8 @@ export class ConnectionCore {
   private onAcked(now: number, flightBefore: number): void {
     const ack = this.ack;
     if (ack.rttSampleUs >= 0) this.rtt.onSample(ack.rttSampleUs);
-    this.ledbat.onAck(now, ack.ackedBytes, flightBefore, this.rtt.minRttUs);
+    // libutp caps the delay estimate by the smallest RTT among the packets this ack covers.
+    this.ledbat.onAck(now, ack.ackedBytes, flightBefore, ack.minRttUs >= 0 ? ack.minRttUs : Number.POSITIVE_INFINITY);
     this.retransmitCount = 0;
     this.rtoDeadline = this.sb.packetsInFlight > 0 ? now + this.rtt.rtoUs : 0;
   }
@@ -517,10 +548,7 @@ export class ConnectionCore {
       const chunk = q[this.queueHead] as Uint8Array;
       const avail = chunk.length - this.queueOffset;
       const take = avail < n ? avail : n;
-      dst.set(
-        take === chunk.length ? chunk : chunk.subarray(this.queueOffset, this.queueOffset + take),
-        at,
-      );
+      dst.set(take === chunk.length ? chunk : chunk.subarray(this.queueOffset, this.queueOffset + take), at);
       at += take;
       n -= take;
       this.queuedBytes -= take;

@@ -10,7 +10,7 @@
 import type { TimerQueue } from '../core/timer-queue.js';
 import { Connection, type ConnectionConfig, type ConnectionTrace } from '../machines/connection.js';
 import { createLayout, scanPacket } from '../wire/codec.js';
-import { HEADER_SIZE, ST_RESET, ST_SYN, UTP_VERSION } from '../wire/constants.js';
+import { HEADER_SIZE, ST_RESET, ST_STATE, ST_SYN, UTP_VERSION } from '../wire/constants.js';
 import { PacketHeader } from '../wire/header.js';
 import { seqAdd, ts32 } from '../wire/seq.js';
 
@@ -27,12 +27,28 @@ export interface EndpointOptions {
   random?: () => number;
   /** Defaults for every connection of this endpoint. */
   connection?: ConnectionConfig;
+  /** Per-peer settings over `connection` (e.g. a larger MTU ceiling for loopback), for both roles. */
+  connectionFor?: (address: string, port: number) => ConnectionConfig | undefined;
   /** Most incoming connections not yet heard from since their SYN (libutp rejects past 3000 sockets). */
   maxHalfOpen?: number;
   /** Called after output was queued, so the IO driver can schedule `flush()` after the current batch. */
   onNeedFlush?: () => void;
   trace?: ConnectionTrace;
 }
+
+/** What is kept of a cleanly closed connection, to re-ack a FIN whose ack was lost instead of resetting. */
+interface Lingering {
+  readonly address: string;
+  readonly port: number;
+  readonly sendId: number;
+  readonly seqNr: number;
+  readonly ackNr: number;
+  readonly until: number;
+}
+
+/** How long a closed connection's ids are remembered (lazily purged, no timer). */
+const LINGER_US = 10_000_000;
+const LINGER_PURGE_AT = 1024;
 
 export interface EndpointStats {
   datagrams: number;
@@ -41,6 +57,8 @@ export interface EndpointStats {
   /** uTP packets for no connection we know. */
   unknownConnection: number;
   resetsSent: number;
+  /** Late packets of cleanly closed connections answered with an ack. */
+  lingerAcks: number;
   synsRejected: number;
   connectionsAccepted: number;
   connectionsOpened: number;
@@ -56,6 +74,8 @@ export class Endpoint {
   private readonly random: () => number;
   /** Accepted connections not heard from since their SYN (pruned lazily). */
   private readonly halfOpen = new Set<Connection>();
+  private readonly lingering = new Map<number, Lingering[]>();
+  private lingerCount = 0;
   private closing = false;
   /** When set, incoming SYNs create connections handed to this callback. */
   onConnection: ((conn: Connection) => void) | undefined;
@@ -68,6 +88,7 @@ export class Endpoint {
     notUtp: 0,
     unknownConnection: 0,
     resetsSent: 0,
+    lingerAcks: 0,
     synsRejected: 0,
     connectionsAccepted: 0,
     connectionsOpened: 0,
@@ -120,6 +141,7 @@ export class Endpoint {
     if (conn === undefined && type === ST_RESET) {
       conn = this.find(seqAdd(id, 1), address, port) ?? this.find(seqAdd(id, -1), address, port);
     }
+    if (conn === undefined && type !== ST_RESET && this.answerLingering(id, address, port)) return;
     if (conn === undefined) {
       this.stats.unknownConnection++;
       if (type !== ST_RESET) this.sendReset(id, h.seqNr, address, port);
@@ -186,7 +208,7 @@ export class Endpoint {
         released: (c) => this.unregister(c),
         trace: this.opts.trace,
       },
-      { ...this.opts.connection, ...config },
+      { ...this.opts.connection, ...this.opts.connectionFor?.(address, port), ...config },
     );
   }
 
@@ -227,7 +249,55 @@ export class Endpoint {
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.byRecvId.delete(c.recvId);
     }
+    if (c.outcome === 'closed') this.linger(c);
     if (this.byRecvId.size === 0) this.onEmpty?.();
+  }
+
+  private linger(c: Connection): void {
+    const now = this.opts.now();
+    if (this.lingerCount >= LINGER_PURGE_AT) {
+      for (const [id, list] of this.lingering) {
+        const kept = list.filter((l) => l.until > now);
+        this.lingerCount -= list.length - kept.length;
+        if (kept.length === 0) this.lingering.delete(id);
+        else this.lingering.set(id, kept);
+      }
+      if (this.lingerCount >= LINGER_PURGE_AT) return;
+    }
+    const record: Lingering = {
+      address: c.remoteAddress,
+      port: c.remotePort,
+      sendId: c.sendId,
+      seqNr: c.core.nextSeqNr,
+      ackNr: c.core.ackNr,
+      until: now + LINGER_US,
+    };
+    const list = this.lingering.get(c.recvId);
+    if (list === undefined) this.lingering.set(c.recvId, [record]);
+    else list.push(record);
+    this.lingerCount++;
+  }
+
+  private answerLingering(recvId: number, address: string, port: number): boolean {
+    const list = this.lingering.get(recvId);
+    if (list === undefined) return false;
+    const now = this.opts.now();
+    for (const l of list) {
+      if (l.port !== port || l.address !== address || l.until <= now) continue;
+      const buf = new Uint8Array(HEADER_SIZE);
+      const h = new PacketHeader(buf);
+      h.type = ST_STATE;
+      h.version = UTP_VERSION;
+      h.connectionId = l.sendId;
+      h.timestamp = ts32(now);
+      h.windowSize = 0xffff;
+      h.seqNr = l.seqNr;
+      h.ackNr = l.ackNr;
+      this.stats.lingerAcks++;
+      this.opts.transport.send(buf, 0, HEADER_SIZE, port, address);
+      return true;
+    }
+    return false;
   }
 
   /** RST for a packet that belongs to no connection (never in reply to a RST). */

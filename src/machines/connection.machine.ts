@@ -107,7 +107,7 @@ export const connectionMachine = setup({
       code: ({ context, event }) => (event.type === 'DESTROY' ? event.code : context.code),
     }),
     finish: ({ context }, params: { outcome: Outcome }) => {
-      context.core.close();
+      context.core.close(context.now());
       context.host.onClosed(params.outcome, context.code);
     },
   },

@@ -5,7 +5,14 @@
  * through an XState clock adapter, so the whole connection runs on whatever clock the endpoint has.
  */
 import { type Actor, createActor, type Subscription } from 'xstate';
-import { type ConnectionHooks, type ConnectionOptions, ConnectionCore, type CoreEvent, type Role, type TraceRecord } from '../core/connection.js';
+import {
+  ConnectionCore,
+  type ConnectionHooks,
+  type ConnectionOptions,
+  type CoreEvent,
+  type Role,
+  type TraceRecord,
+} from '../core/connection.js';
 import type { TimerHandle, TimerQueue } from '../core/timer-queue.js';
 import type { PacketLayout } from '../wire/codec.js';
 import {
@@ -46,6 +53,8 @@ export interface ConnectionEvents {
   onData?: (payload: Uint8Array) => void;
   onEnd?: () => void;
   onDrain?: () => void;
+  /** Our FIN was acknowledged: everything written has reached the peer. */
+  onFinAcked?: () => void;
   onClose?: (outcome: Outcome, code: string | undefined) => void;
   unreadBytes?: () => number;
 }
@@ -69,7 +78,13 @@ export class Connection {
   private timerAt = 0;
   private subscription: Subscription | undefined;
 
-  constructor(role: Role, remoteAddress: string, remotePort: number, env: ConnectionEnv, config: ConnectionConfig = {}) {
+  constructor(
+    role: Role,
+    remoteAddress: string,
+    remotePort: number,
+    env: ConnectionEnv,
+    config: ConnectionConfig = {},
+  ) {
     this.env = env;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
@@ -77,7 +92,10 @@ export class Connection {
     const hooks: ConnectionHooks = {
       transmit: (buf, length) => env.transmit(buf, length, this),
       deliver: (payload) => this.events.onData?.(payload),
-      lifecycle: (event: CoreEvent) => this.actor.send(event),
+      lifecycle: (event: CoreEvent) => {
+        this.actor.send(event);
+        if (event.type === 'FIN_ACKED') this.events.onFinAcked?.();
+      },
       writable: () => this.events.onDrain?.(),
       unreadBytes: () => this.events.unreadBytes?.() ?? 0,
       needFlush: () => env.needFlush(this),
