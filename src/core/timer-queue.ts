@@ -8,6 +8,8 @@
  */
 export interface TimerHandle {
   readonly at: number;
+  /** Schedule order: timers due at the same µs fire first-scheduled first. */
+  readonly order: number;
   cancelled: boolean;
   readonly fn: () => void;
 }
@@ -15,6 +17,7 @@ export interface TimerHandle {
 export class TimerQueue {
   private heap: TimerHandle[] = [];
   private live = 0;
+  private scheduled = 0;
 
   /** Number of timers that will still fire. */
   get size(): number {
@@ -22,7 +25,7 @@ export class TimerQueue {
   }
 
   schedule(at: number, fn: () => void): TimerHandle {
-    const t: TimerHandle = { at, cancelled: false, fn };
+    const t: TimerHandle = { at, order: this.scheduled++, cancelled: false, fn };
     this.heap.push(t);
     this.up(this.heap.length - 1);
     this.live++;
@@ -81,7 +84,7 @@ export class TimerQueue {
     while (i > 0) {
       const p = (i - 1) >> 1;
       const parent = h[p] as TimerHandle;
-      if (parent.at <= t.at) break;
+      if (!before(t, parent)) break;
       h[i] = parent;
       i = p;
     }
@@ -96,11 +99,15 @@ export class TimerQueue {
       let c = 2 * i + 1;
       if (c >= n) break;
       const r = c + 1;
-      if (r < n && (h[r] as TimerHandle).at < (h[c] as TimerHandle).at) c = r;
-      if ((h[c] as TimerHandle).at >= t.at) break;
+      if (r < n && before(h[r] as TimerHandle, h[c] as TimerHandle)) c = r;
+      if (!before(h[c] as TimerHandle, t)) break;
       h[i] = h[c] as TimerHandle;
       i = c;
     }
     h[i] = t;
   }
+}
+
+function before(a: TimerHandle, b: TimerHandle): boolean {
+  return a.at < b.at || (a.at === b.at && a.order < b.order);
 }

@@ -13,11 +13,21 @@ describe('smoke', () => {
     const received: Uint8Array[] = [];
     let ended = false;
     b.endpoint.onConnection = (conn) => {
-      conn.events = { onData: (p) => received.push(p.slice()), onEnd: () => { ended = true; conn.end(); } };
+      conn.events = {
+        onData: (p) => received.push(p.slice()),
+        onEnd: () => {
+          ended = true;
+          conn.end();
+        },
+      };
     };
     const c = a.endpoint.connect(2000, 'b');
     let connected = false;
-    c.events = { onConnect: () => { connected = true; } };
+    c.events = {
+      onConnect: () => {
+        connected = true;
+      },
+    };
     const data = net.prng.bytes(200_000);
     c.write(data);
     c.end();

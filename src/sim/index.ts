@@ -1,0 +1,4 @@
+export * from './network.js';
+export * from './prng.js';
+export * from './reno.js';
+export * from './utp.js';
