@@ -9,7 +9,9 @@ describe('TimerQueue', () => {
         const q = new TimerQueue();
         const fired: number[] = [];
         const handles = spec.map(([at], i) => q.schedule(at, () => fired.push(i)));
-        spec.forEach(([, cancel], i) => cancel && q.cancel(handles[i]));
+        spec.forEach(([, cancel], i) => {
+          if (cancel) q.cancel(handles[i]);
+        });
         const expected = spec
           .map(([at, cancel], i) => ({ at, cancel, i }))
           .filter((x) => !x.cancel)
