@@ -396,6 +396,10 @@ export class ConnectionCore {
       this.reorder.init(seqAdd(h.seqNr, -1));
       this.established = true;
       this.peerWindow = h.windowSize;
+      // Ack the SYN-ACK at once, so the acceptor learns the handshake completed even before we have
+      // data (a libutp acceptor ignores it; a utpx one leaves synReceived).
+      this.ackPending = true;
+      this.hooks.needFlush();
       this.hooks.lifecycle({ type: 'SYN_ACKED' });
       if (this.closed) return;
     }

@@ -30,7 +30,11 @@ export interface LifecycleConfig {
   connectTimeoutMs: number;
   /** Send a keepalive after this long without sending anything (libutp KEEPALIVE_INTERVAL 29 s). */
   keepaliveMs: number;
-  /** Time out after this long without hearing from the peer; 0 turns it off. */
+  /**
+   * Time out after this long without hearing from the peer; 0 turns it off. Keepalives are not
+   * answered, so a quiet peer is heard from only at its own keepalive interval (29 s for libutp):
+   * keep this well above that.
+   */
   idleTimeoutMs: number;
 }
 
@@ -58,6 +62,8 @@ export interface ConnectionContext extends ConnectionInput {
   endRequested: boolean;
   /** Error code the connection ended with, as `net` names them. */
   code: string | undefined;
+  /** Set on entering a final state. */
+  outcome: Outcome | undefined;
 }
 
 export type ConnectionEvent =
@@ -106,9 +112,10 @@ export const connectionMachine = setup({
     recordDestroyCode: assign({
       code: ({ context, event }) => (event.type === 'DESTROY' ? event.code : context.code),
     }),
-    finish: ({ context }, params: { outcome: Outcome }) => {
+    recordOutcome: assign({ outcome: (_, params: { outcome: Outcome }) => params.outcome }),
+    finish: ({ context }) => {
       context.core.close(context.now());
-      context.host.onClosed(params.outcome, context.code);
+      context.host.onClosed(context.outcome ?? 'destroyed', context.code);
     },
   },
   guards: {
@@ -124,6 +131,7 @@ export const connectionMachine = setup({
   delays: {
     synRto: ({ context }) => context.synRtoMs,
     connectTimeout: ({ context }) => context.config.connectTimeoutMs,
+    halfOpenTimeout: ({ context }) => context.config.keepaliveMs + context.config.connectTimeoutMs,
     livenessTick: ({ context }) => {
       const { keepaliveMs, idleTimeoutMs } = context.config;
       const tick = idleTimeoutMs > 0 ? Math.min(keepaliveMs, Math.ceil(idleTimeoutMs / 4)) : keepaliveMs;
@@ -139,8 +147,9 @@ export const connectionMachine = setup({
     synAttempts: 0,
     endRequested: false,
     code: undefined,
+    outcome: undefined,
   }),
-  output: ({ context }) => ({ outcome: outcomeOf(context), code: context.code }),
+  output: ({ context }) => ({ outcome: context.outcome ?? 'destroyed', code: context.code }),
   states: {
     idle: {
       on: {
@@ -175,6 +184,11 @@ export const connectionMachine = setup({
     synReceived: {
       // The acceptor may send data at once (libutp waits for the initiator's first DATA); the
       // state only records that the initiator has not been heard from since its SYN.
+      after: {
+        // A quiet libutp initiator sends nothing until it has data or its keepalive is due, so
+        // the bound waits for one keepalive interval plus the connect timeout before giving up.
+        halfOpenTimeout: { target: 'timedOut', actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } } },
+      },
       on: {
         PEER_ACKED: { target: 'connected', actions: 'notifyConnected' },
         // libutp: a half-open incoming connection is dropped at its first retransmission timeout.
@@ -247,23 +261,10 @@ export const connectionMachine = setup({
         ],
       },
     },
-    closed: { type: 'final', entry: { type: 'finish', params: { outcome: 'closed' } } },
-    reset: { type: 'final', entry: { type: 'finish', params: { outcome: 'reset' } } },
-    timedOut: { type: 'final', entry: { type: 'finish', params: { outcome: 'timedOut' } } },
-    refused: { type: 'final', entry: { type: 'finish', params: { outcome: 'refused' } } },
-    destroyed: { type: 'final', entry: { type: 'finish', params: { outcome: 'destroyed' } } },
+    closed: { type: 'final', entry: [{ type: 'recordOutcome', params: { outcome: 'closed' } }, 'finish'] },
+    reset: { type: 'final', entry: [{ type: 'recordOutcome', params: { outcome: 'reset' } }, 'finish'] },
+    timedOut: { type: 'final', entry: [{ type: 'recordOutcome', params: { outcome: 'timedOut' } }, 'finish'] },
+    refused: { type: 'final', entry: [{ type: 'recordOutcome', params: { outcome: 'refused' } }, 'finish'] },
+    destroyed: { type: 'final', entry: [{ type: 'recordOutcome', params: { outcome: 'destroyed' } }, 'finish'] },
   },
 });
-
-function outcomeOf(context: ConnectionContext): Outcome {
-  switch (context.code) {
-    case 'ETIMEDOUT':
-      return 'timedOut';
-    case 'ECONNREFUSED':
-      return 'refused';
-    case 'ECONNRESET':
-      return 'reset';
-    default:
-      return context.endRequested ? 'closed' : 'destroyed';
-  }
-}

@@ -4,7 +4,7 @@
  * in the endpoint's timer queue for the core's deadlines; the actor's delays go on the same queue
  * through an XState clock adapter, so the whole connection runs on whatever clock the endpoint has.
  */
-import { type Actor, createActor, type Subscription } from 'xstate';
+import { type Actor, createActor } from 'xstate';
 import {
   ConnectionCore,
   type ConnectionHooks,
@@ -76,7 +76,6 @@ export class Connection {
   private readonly env: ConnectionEnv;
   private timer: TimerHandle | undefined;
   private timerAt = 0;
-  private subscription: Subscription | undefined;
 
   constructor(
     role: Role,
@@ -130,7 +129,7 @@ export class Connection {
       },
     });
     if (trace) {
-      this.subscription = this.actor.subscribe((snapshot) => {
+      this.actor.subscribe((snapshot) => {
         trace({ kind: 'state', at: now(), value: snapshot.value, event: 'change' });
       });
     }
@@ -235,7 +234,6 @@ export class Connection {
     this.code = code;
     this.env.timers.cancel(this.timer);
     this.timer = undefined;
-    this.subscription?.unsubscribe();
     this.env.released(this);
     this.events.onClose?.(outcome, code);
   }

@@ -43,6 +43,9 @@ export function createSimEndpoint(
     endpoint,
     socket,
     close() {
+      // Connections end first (FIN or RST goes out), so no timer of theirs outlives the socket.
+      endpoint.close(true);
+      endpoint.flush();
       stopIdle();
       socket.close();
     },

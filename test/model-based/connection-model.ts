@@ -1,0 +1,342 @@
+/**
+ * The connection chart as a test model: a variant of `connectionMachine` whose actions do nothing
+ * but keep the context the guards read, traversed with @xstate/graph, plus the coverage arithmetic
+ * (which chart transitions a path takes, which ones the chart defines).
+ *
+ * Two guards read the world, not the chart's context: `idleTooLong` (the clock and the time the
+ * peer was last heard) and `retransmitLimitReached` (the core's limit against the event's count).
+ * The first is explored by traversing twice, once in a world where the peer was just heard and once
+ * in one where it has been silent for longer than `idleTimeoutMs`; the second by event payloads.
+ */
+import { getAdjacencyMap, getPathsFromEvents, getShortestPaths, type StatePath } from '@xstate/graph';
+import {
+  __unsafe_getAllOwnEventDescriptors,
+  type ActorLogic,
+  type AnyStateNode,
+  type AnyTransitionDefinition,
+  assign,
+  createActor,
+  type InspectionEvent,
+  SimulatedClock,
+  type SnapshotFrom,
+} from 'xstate';
+import type { ConnectionCore } from '../../src/core/connection.js';
+import {
+  type ConnectionEvent,
+  type ConnectionInput,
+  connectionMachine,
+  DEFAULT_LIFECYCLE,
+} from '../../src/machines/connection.machine.js';
+
+export type ModelSnapshot = SnapshotFrom<typeof connectionMachine>;
+/** Events as the graph sees them: the chart's own plus the `xstate.after.*` events of its delays. */
+export type ModelEvent = ConnectionEvent | { type: `xstate.after.${string}` };
+export type ModelPath = StatePath<ModelSnapshot, ModelEvent>;
+
+const noop = () => {};
+
+/**
+ * The chart with its actions made inert, except the two that carry state a guard reads:
+ * `sendSyn` counts attempts (the real one increments the context in place, which a pure
+ * traversal never runs) and the `assign`s the chart already has.
+ */
+export const modelMachine = connectionMachine.provide({
+  actions: {
+    sendSyn: assign({ synAttempts: ({ context }) => context.synAttempts + 1 }),
+    acceptSyn: noop,
+    queueFin: noop,
+    sendFinOnce: noop,
+    sendReset: noop,
+    sendKeepalive: noop,
+    notifyConnected: noop,
+    notifyReadEnd: noop,
+    finish: noop,
+  },
+});
+
+/** The same logic, typed for @xstate/graph with the delay events the chart's own types leave out. */
+const graphLogic = modelMachine as unknown as ActorLogic<ModelSnapshot, ModelEvent, ConnectionInput>;
+
+/** The world the guards look at, for one traversal. */
+export interface ModelWorld {
+  readonly name: string;
+  /** Whether the peer has been silent for longer than idleTimeoutMs when a liveness tick fires. */
+  readonly peerSilent: boolean;
+}
+
+export const WORLDS: readonly ModelWorld[] = [
+  { name: 'peer heard', peerSilent: false },
+  { name: 'peer silent', peerSilent: true },
+];
+
+/** The core's default `maxRetransmits` (libutp kills a socket once retransmit_count reaches 4). */
+export const RETRANSMIT_LIMIT = 4;
+
+export function modelInput(world: ModelWorld): ConnectionInput {
+  const now = 100_000_000;
+  const core = {
+    recvId: 0,
+    retransmitLimit: RETRANSMIT_LIMIT,
+    lastReceivedAt: world.peerSilent ? 0 : now,
+    lastSentAt: now,
+  } as unknown as ConnectionCore;
+  return {
+    core,
+    host: { onConnected: noop, onReadEnd: noop, onClosed: noop },
+    now: () => now,
+    random16: () => 1,
+    config: { ...DEFAULT_LIFECYCLE, idleTimeoutMs: world.peerSilent ? 1000 : 0 },
+  };
+}
+
+/** A SYN is only looked at by `acceptSyn`, which the model does not run. */
+const SAMPLE_SYN = new Uint8Array(20);
+
+/** Sample payloads; event types the chart knows but this list lacks are offered bare (`{ type }`). */
+export const SAMPLE_EVENTS: readonly ModelEvent[] = [
+  { type: 'CONNECT' },
+  { type: 'SYN', packet: SAMPLE_SYN },
+  { type: 'END' },
+  { type: 'DESTROY' },
+  { type: 'DESTROY', code: 'ECONNRESET' },
+  { type: 'SYN_ACKED' },
+  { type: 'PEER_ACKED' },
+  { type: 'FIN_RECEIVED' },
+  { type: 'EOF_DELIVERED' },
+  { type: 'FIN_ACKED' },
+  { type: 'RESET_RECEIVED' },
+  { type: 'RTO_FIRED', count: 1 },
+  { type: 'RTO_FIRED', count: RETRANSMIT_LIMIT + 1 },
+];
+
+/** The context a guard or a later step depends on; the rest (core, host, config) is fixed per world. */
+export function serializeModelState(s: ModelSnapshot): string {
+  const { synAttempts, synRtoMs, endRequested, code } = s.context;
+  return JSON.stringify({ value: s.value, synAttempts, synRtoMs, endRequested, code });
+}
+
+export function serializeModelEvent(e: ModelEvent): string {
+  if (e.type === 'SYN') return '{"type":"SYN"}';
+  return JSON.stringify(e);
+}
+
+/** The events a state listens to (its own descriptors, delayed ones included), with sample payloads. */
+function eventsFor(state: ModelSnapshot): ModelEvent[] {
+  return __unsafe_getAllOwnEventDescriptors(state).flatMap((type) => {
+    const samples = SAMPLE_EVENTS.filter((e) => e.type === type);
+    return samples.length > 0 ? samples : [{ type } as ModelEvent];
+  });
+}
+
+// @xstate/graph lets an `events` option replace its own per-state default wholesale, so it is a function here.
+function traversalOptions(world: ModelWorld) {
+  return {
+    input: modelInput(world),
+    events: eventsFor,
+    serializeState: serializeModelState,
+    serializeEvent: serializeModelEvent,
+  };
+}
+
+// ------------------------------------------------------------------ transitions, named
+
+/** `<source id> <event type or "always"> #<index among the candidates for that event>`. */
+export function transitionKey(t: AnyTransitionDefinition): string {
+  const source = t.source;
+  const list = t.eventType === '' ? (source.always ?? []) : (source.transitions.get(t.eventType) ?? []);
+  const index = list.indexOf(t);
+  if (index < 0) throw new Error(`transition not found on its source: ${source.id} ${t.eventType}`);
+  const guard = typeof t.guard === 'string' ? ` [${t.guard}]` : t.guard ? ' [guarded]' : '';
+  const target = t.target ? t.target.map((n) => n.id).join(',') : '(none)';
+  return `${source.id} ${t.eventType || 'always'}#${index}${guard} -> ${target}`;
+}
+
+/** An event every candidate of which is guarded, taken while no guard held: "nothing happens" is a branch too. */
+export function rejectedKey(source: AnyStateNode, eventType: string): string {
+  return `${source.id} ${eventType} rejected`;
+}
+
+function allNodes(root: AnyStateNode): AnyStateNode[] {
+  return [root, ...Object.values(root.states).flatMap((s) => allNodes(s as AnyStateNode))];
+}
+
+/** Every state node id, every transition and every "all guards false" branch the chart defines. */
+export function chartInventory(machine: typeof connectionMachine = modelMachine) {
+  const nodes = allNodes(machine.root);
+  const states = new Set(nodes.filter((n) => n !== machine.root).map((n) => n.id));
+  const transitions = new Set<string>();
+  for (const n of nodes) {
+    for (const [eventType, list] of n.transitions) {
+      for (const t of list) transitions.add(transitionKey(t));
+      if (list.length > 0 && list.every((t) => t.guard !== undefined)) transitions.add(rejectedKey(n, eventType));
+    }
+    for (const t of n.always ?? []) transitions.add(transitionKey(t));
+  }
+  return { states, transitions };
+}
+
+/** What one step did, read from XState's microstep inspection. */
+export interface StepEffect {
+  /** Transitions taken, eventless ones included, in order. */
+  readonly transitions: string[];
+  /** Events that took no transition although some candidate existed (guards false). */
+  readonly rejected: string[];
+}
+
+/** Turns a stream of microstep inspection events (of one actor system) into transition keys. */
+export function microstepRecorder() {
+  const taken: string[] = [];
+  const rejected: string[] = [];
+  const inspect = (ev: InspectionEvent) => {
+    if (ev.type !== '@xstate.microstep') return;
+    const ts = (ev as unknown as { _transitions: AnyTransitionDefinition[] })._transitions;
+    if (ts.length > 0) {
+      for (const t of ts) taken.push(transitionKey(t));
+      return;
+    }
+    const type = ev.event.type;
+    // Internal events (xstate.init, xstate.done.state.*) are not the chart's to refuse.
+    if (type.startsWith('xstate.') && !type.startsWith('xstate.after.')) return;
+    const snapshot = ev.snapshot as ModelSnapshot;
+    for (const n of snapshot._nodes as AnyStateNode[]) {
+      const list = n.transitions.get(type);
+      if (list && list.length > 0 && list.every((t) => t.guard !== undefined)) rejected.push(rejectedKey(n, type));
+    }
+  };
+  return {
+    inspect,
+    /** Everything recorded since the last `take`, left in place. */
+    peek(): StepEffect {
+      return { transitions: taken, rejected };
+    },
+    /** Everything recorded since the last call. */
+    take(): StepEffect {
+      return { transitions: taken.splice(0), rejected: rejected.splice(0) };
+    },
+  };
+}
+
+/** A path replayed on the model chart: the snapshot after each step and what each step did. */
+export interface ModelReplay {
+  /** Entry 0 is the initial state; entry i the state after event i. */
+  readonly snapshots: ModelSnapshot[];
+  readonly effects: StepEffect[];
+}
+
+/**
+ * Replays events on the model chart alone. Delays never fire on their own (the clock is simulated
+ * and never advanced); `xstate.after.*` events are sent like any other.
+ */
+export function replayModel(events: readonly ModelEvent[], world: ModelWorld): ModelReplay {
+  const rec = microstepRecorder();
+  const actor = createActor(modelMachine, {
+    input: modelInput(world),
+    clock: new SimulatedClock(),
+    inspect: rec.inspect,
+  });
+  actor.start();
+  const snapshots = [actor.getSnapshot()];
+  const effects = [rec.take()];
+  for (const event of events) {
+    actor.send(event as ConnectionEvent);
+    snapshots.push(actor.getSnapshot());
+    effects.push(rec.take());
+  }
+  actor.stop();
+  return { snapshots, effects };
+}
+
+// ------------------------------------------------------------------ path generation
+
+export interface GeneratedPath extends ModelReplay {
+  readonly world: ModelWorld;
+  readonly path: ModelPath;
+  readonly events: readonly ModelEvent[];
+  readonly name: string;
+}
+
+/** Whether the real world can produce a step: `event` sent in `before`. */
+export type Feasible = (before: ModelSnapshot, event: ModelEvent) => boolean;
+
+export function eventLabel(e: ModelEvent): string {
+  if (e.type.startsWith('xstate.after.')) return `after(${e.type.split('.')[2]})`;
+  if (e.type === 'DESTROY') return 'code' in e && e.code ? `DESTROY(${e.code})` : 'DESTROY()';
+  if (e.type === 'RTO_FIRED') return `RTO_FIRED(${(e as { count: number }).count})`;
+  return e.type;
+}
+
+/**
+ * Paths that together take every transition of the chart. Candidates are every edge of the
+ * adjacency map appended to @xstate/graph's shortest path to its source state, in both worlds;
+ * a greedy pass keeps, shortest first (ties in traversal order), each candidate that takes a
+ * transition no kept one takes yet. A kept path that is a prefix of another is then dropped.
+ * Candidates with a step the real world cannot produce (`feasible`) are never kept.
+ */
+export function generatePaths(feasible: Feasible = () => true): GeneratedPath[] {
+  const inventory = chartInventory();
+  interface Candidate {
+    world: ModelWorld;
+    events: ModelEvent[];
+    covers: Set<string>;
+  }
+  const candidates: Candidate[] = [];
+  for (const world of WORLDS) {
+    const opts = traversalOptions(world);
+    const shortest = getShortestPaths(graphLogic, opts);
+    const adjacency = getAdjacencyMap(graphLogic, opts);
+    for (const p of shortest) {
+      const prefix = p.steps.slice(1).map((s) => s.event as ModelEvent);
+      const key = serializeModelState(p.state);
+      const node = adjacency[key as keyof typeof adjacency];
+      if (!node) throw new Error(`state missing from the adjacency map: ${key}`);
+      for (const { event } of Object.values(node.transitions)) {
+        const events = [...prefix, event as ModelEvent];
+        const { snapshots, effects } = replayModel(events, world);
+        if (!events.every((e, i) => feasible(snapshots[i] as ModelSnapshot, e))) continue;
+        const covers = new Set(effects.flatMap((e) => [...e.transitions, ...e.rejected]));
+        candidates.push({ world, events, covers });
+      }
+    }
+  }
+  // Greedy: shortest candidate that covers something new, until nothing is left to cover.
+  candidates.sort((a, b) => a.events.length - b.events.length);
+  const covered = new Set<string>();
+  const chosen: Candidate[] = [];
+  for (const c of candidates) {
+    if ([...c.covers].some((k) => !covered.has(k))) {
+      chosen.push(c);
+      for (const k of c.covers) covered.add(k);
+    }
+  }
+  const missing = [...inventory.transitions].filter((k) => !covered.has(k));
+  if (missing.length > 0) throw new Error(`no feasible path takes: ${missing.join('; ')}`);
+  // Drop paths that are a prefix of another chosen path (same world).
+  const sig = (c: Candidate) => c.events.map(serializeModelEvent);
+  const kept = chosen.filter(
+    (c) =>
+      !chosen.some(
+        (o) =>
+          o !== c &&
+          o.world === c.world &&
+          o.events.length > c.events.length &&
+          sig(c).every((s, i) => s === sig(o)[i]),
+      ),
+  );
+  return kept.map((c) => ({
+    world: c.world,
+    path: materialize(c.world, c.events),
+    events: c.events,
+    ...replayModel(c.events, c.world),
+    name: `${c.events.map(eventLabel).join(' → ')}${c.world.peerSilent ? ' (peer silent)' : ''}`,
+  }));
+}
+
+function materialize(world: ModelWorld, events: ModelEvent[]): ModelPath {
+  // getPathsFromEvents would start from an input-less initial state; hand it the right one.
+  const { events: _all, ...opts } = traversalOptions(world);
+  const fromState = createActor(modelMachine, { input: opts.input, clock: new SimulatedClock() }).getSnapshot();
+  const paths = getPathsFromEvents(graphLogic, events, { ...opts, fromState });
+  const path = paths[0];
+  if (!path) throw new Error(`not a path: ${events.map(eventLabel).join(' → ')}`);
+  return path;
+}
