@@ -154,6 +154,8 @@ export class ConnectionCore {
 
   // Handshake.
   private synSeq = 0;
+  private synSentAt = 0;
+  private synSends = 0;
   /** The data path runs once the handshake is known to be done on our side. */
   private established = false;
   private peerHeard = false;
@@ -246,6 +248,8 @@ export class ConnectionCore {
     h.windowSize = this.recvWindow();
     h.seqNr = this.synSeq;
     h.ackNr = 0;
+    this.synSentAt = now;
+    this.synSends++;
     this.emit(buf, HEADER_SIZE, now, false);
   }
 
@@ -396,6 +400,8 @@ export class ConnectionCore {
       this.reorder.init(seqAdd(h.seqNr, -1));
       this.established = true;
       this.peerWindow = h.windowSize;
+      // The handshake is the first RTT sample, when the SYN went out once (Karn).
+      if (this.synSends === 1) this.rtt.onSample(now - this.synSentAt);
       // Ack the SYN-ACK at once, so the acceptor learns the handshake completed even before we have
       // data (a libutp acceptor ignores it; a utpx one leaves synReceived).
       this.ackPending = true;
@@ -429,7 +435,8 @@ export class ConnectionCore {
     if (ack.ackedPackets > 0) this.onAcked(now, flightBefore);
     if (ack.newlyLost > 0) {
       this.s.fastRetransmits += ack.newlyLost;
-      this.ledbat.onLoss(now);
+      // A lost MTU probe alone says the packet was too big, not that the path is congested.
+      if (!(ack.newlyLost === 1 && this.probeLost())) this.ledbat.onLoss(now);
     }
     this.checkProbe(now);
     if (this.peerWindow > 0) {
@@ -582,7 +589,11 @@ export class ConnectionCore {
     h.windowSize = this.advertise();
     h.ackNr = this.reorder.ackNr;
     let probe = 0;
-    if (!retransmit && p.transmissions === 0 && p.payloadLength > 0) probe = this.mtu.nextProbe(now);
+    // Probe only once the RTT is known: a lost probe is found by its timeout at worst, and the initial
+    // RTO (3 s) would stall a connection whose very first packet was a probe too big for the path.
+    if (!retransmit && p.transmissions === 0 && p.payloadLength > 0 && this.rtt.hasSample) {
+      probe = this.mtu.nextProbe(now);
+    }
     // The padding needs the 10-byte extension-bits header, and no single leftover byte.
     if (probe - p.length === 2 + EXT_BITS_LENGTH + 1) probe--;
     if (probe >= p.length + 2 + EXT_BITS_LENGTH) {
@@ -620,6 +631,11 @@ export class ConnectionCore {
     }
     out.set(p.buf.subarray(HEADER_SIZE, p.length), at);
     return out;
+  }
+
+  private probeLost(): boolean {
+    const seq = this.mtu.probeSeq;
+    return seq >= 0 && this.sb.get(seq)?.needResend === true;
   }
 
   private checkProbe(now: number): void {

@@ -267,7 +267,13 @@ export class SendBuffer {
       if (++this.dupAcks === 1) this.dupStreakOrder = this.sendCounter;
       const i = oldest & this.mask;
       // Resent since the streak began (a SACK got there first): these duplicates may predate the resend.
-      if (this.dupAcks === DUPLICATE_ACKS_BEFORE_RESEND && this.sendOrder[i]! <= this.dupStreakOrder) {
+      // Fast retransmit once per packet (libutp's fast_resend_seq_nr): duplicates of a later run may still
+      // predate the first resend, and a second resend on them would double the packet for nothing.
+      if (
+        this.dupAcks === DUPLICATE_ACKS_BEFORE_RESEND &&
+        this.sendOrder[i]! <= this.dupStreakOrder &&
+        this.slots[i]!.transmissions === 1
+      ) {
         if (this.markLost(i, this.slots[i]!)) out.newlyLost++;
       }
     } else {

@@ -1,0 +1,128 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** What one transfer measured. */
+export interface TransferResult {
+  kind: string;
+  bytes: number;
+  received: number;
+  /** Wall time from connect() to the last byte arriving. */
+  seconds: number;
+  /** CPU of the process(es) running both ends, GC included, over the transfer. */
+  cpuUserSeconds: number;
+  cpuSystemSeconds: number;
+  /** Peak RSS; the sum of both children's peaks in split mode. */
+  maxRssMiB: number;
+  /** Exactly the bytes sent arrived, in order (compared byte for byte as they came in). */
+  ok: boolean;
+  error?: string | undefined;
+}
+
+/** IPC from ./transfer-child.ts. */
+export type ChildMessage =
+  | { type: 'result'; result: TransferResult }
+  | { type: 'listening'; port: number }
+  | { type: 'cpu'; cpuUserSeconds: number; cpuSystemSeconds: number; maxRssMiB: number };
+
+export interface MeasureOptions {
+  /** Sender and receiver in separate children (two cores) instead of one. Default false. */
+  split?: boolean;
+  /** Kill the children after this long (default 120 s). */
+  timeoutMs?: number;
+}
+
+const CHILD = fileURLToPath(new URL('./transfer-child.ts', import.meta.url));
+
+/**
+ * Transfers `bytes` over 127.0.0.1 with transport `kind` (a key of `kinds` in ./kinds.ts) in fresh
+ * child processes, so runs do not share a heap, JIT state or sockets.
+ */
+export async function measure(kind: string, bytes: number, opts: MeasureOptions = {}): Promise<TransferResult> {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  if (!opts.split) {
+    const child = spawn(kind, bytes, ['both'], timeoutMs);
+    return (await next(child, 'result')).result;
+  }
+  const rx = spawn(kind, bytes, ['recv'], timeoutMs);
+  let tx: ChildProcess | undefined;
+  try {
+    const { port } = await next(rx, 'listening');
+    tx = spawn(kind, bytes, ['send', String(port)], timeoutMs);
+    const txDone = next(tx, 'cpu');
+    const { result } = await Promise.race([next(rx, 'result'), txDone.then(() => never())]);
+    tx.send('report');
+    const cpu = await txDone;
+    return {
+      ...result,
+      cpuUserSeconds: result.cpuUserSeconds + cpu.cpuUserSeconds,
+      cpuSystemSeconds: result.cpuSystemSeconds + cpu.cpuSystemSeconds,
+      maxRssMiB: result.maxRssMiB + cpu.maxRssMiB,
+    };
+  } finally {
+    for (const c of [rx, tx]) if (c !== undefined && c.exitCode === null) c.kill();
+  }
+}
+
+function never(): Promise<never> {
+  return new Promise(() => {});
+}
+
+function spawn(kind: string, bytes: number, extra: string[], timeoutMs: number): ChildProcess {
+  const child = fork(CHILD, [kind, String(bytes), ...extra], {
+    // Explicit rather than inherited, so measure() also works when the caller was not started by tsx.
+    execArgv: ['--import', import.meta.resolve('tsx')],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  child.once('exit', () => clearTimeout(timer));
+  return child;
+}
+
+/** The child's next message of `type`; rejects if it exits first (a 'result' with ok: false also counts). */
+function next<T extends ChildMessage['type']>(
+  child: ChildProcess,
+  type: T,
+): Promise<Extract<ChildMessage, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: ChildMessage): void => {
+      if (m.type === type) {
+        cleanup();
+        resolve(m as Extract<ChildMessage, { type: T }>);
+      } else if (m.type === 'result' && !m.result.ok) {
+        cleanup();
+        reject(new Error(`${m.result.kind}: ${m.result.error}`));
+      }
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      cleanup();
+      reject(new Error(`child exited (${signal ?? code}) before sending '${type}'`));
+    };
+    const cleanup = (): void => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+/** Throughput in MB/s (10^6 bytes per second). */
+export function mbPerSecond(r: TransferResult): number {
+  return r.bytes / r.seconds / 1e6;
+}
+
+/** CPU-seconds (user + system) per GB (10^9 bytes) moved. */
+export function cpuSecondsPerGB(r: TransferResult): number {
+  return (r.cpuUserSeconds + r.cpuSystemSeconds) / (r.bytes / 1e9);
+}
+
+/** CPU time over wall time, in percent; above 100 means the work ran on more than one core. */
+export function cpuShare(r: TransferResult): number {
+  return ((r.cpuUserSeconds + r.cpuSystemSeconds) / r.seconds) * 100;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}

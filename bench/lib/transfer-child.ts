@@ -1,0 +1,189 @@
+/**
+ * Child process entry for one bulk transfer over 127.0.0.1, driven by measure() in ./measure.ts.
+ *
+ *   argv: <kind> <bytes> [both|recv|send] [port]
+ *
+ * 'both' (the default) runs sender and receiver in this process, so process.cpuUsage() covers both
+ * ends (and their GC) and nothing else. 'recv' and 'send' run one end each, for measuring with the
+ * two ends on separate cores. Messages to the parent are ChildMessage values over IPC.
+ */
+import type { Duplex } from 'node:stream';
+import { kinds, type StreamKind } from './kinds.js';
+import type { ChildMessage, TransferResult } from './measure.js';
+
+const CHUNK = 64 * 1024;
+/** The stream is this payload repeated; pseudo-random so no layer can compress or shortcut it. */
+const PAYLOAD = 1024 * 1024;
+/** Give up when no byte arrived for this long. */
+const STALL_MS = 20_000;
+
+const kindName = process.argv[2] ?? '';
+const bytes = Number(process.argv[3]);
+const role = process.argv[4] ?? 'both';
+const port = Number(process.argv[5]);
+
+function post(m: ChildMessage, exitAfter?: number): void {
+  const send = process.send?.bind(process);
+  if (send === undefined) {
+    console.log(JSON.stringify(m));
+    if (exitAfter !== undefined) process.exit(exitAfter);
+    return;
+  }
+  send(m, () => {
+    if (exitAfter !== undefined) process.exit(exitAfter);
+  });
+}
+
+function fail(error: string): void {
+  const r: TransferResult = {
+    kind: kindName,
+    bytes,
+    received: 0,
+    seconds: 0,
+    cpuUserSeconds: 0,
+    cpuSystemSeconds: 0,
+    maxRssMiB: 0,
+    ok: false,
+    error,
+  };
+  post({ type: 'result', result: r }, 1);
+}
+
+/** The same bytes in every process (sender and receiver may be different children): xorshift32, fixed seed. */
+function makePayload(): Buffer {
+  const words = new Uint32Array(PAYLOAD / 4);
+  let x = 0x2545f491;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x >>> 0;
+  }
+  return Buffer.from(words.buffer);
+}
+
+/**
+ * Compares a received chunk with the bytes expected at stream offset `at`. memcmp costs a few
+ * hundredths of a CPU-second per GB, where SHA-256 would add ~0.5 s/GB to every kind and keeping
+ * the chunks to hash later would change the GC load (utp-native delivers one small Buffer per packet).
+ */
+function matches(payload: Buffer, chunk: Buffer, at: number): boolean {
+  let done = 0;
+  while (done < chunk.length) {
+    const off = (at + done) % PAYLOAD;
+    const n = Math.min(chunk.length - done, PAYLOAD - off);
+    if (!chunk.subarray(done, done + n).equals(payload.subarray(off, off + n))) return false;
+    done += n;
+  }
+  return true;
+}
+
+/**
+ * Listens and counts/verifies what arrives. The clock starts at `startClock()` (called by the
+ * sender in 'both' mode, at the first accepted connection otherwise) and stops at the last byte.
+ */
+async function receiver(kind: StreamKind, payload: Buffer, startOnAccept: boolean) {
+  let received = 0;
+  let corruptAt = -1;
+  let t0 = 0;
+  let cpu0: NodeJS.CpuUsage = { user: 0, system: 0 };
+  let lastProgress = performance.now();
+  let done = false;
+
+  const startClock = (): void => {
+    cpu0 = process.cpuUsage();
+    t0 = performance.now();
+    lastProgress = t0;
+  };
+
+  const finish = (error?: string): void => {
+    if (done) return;
+    done = true;
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    if (error === undefined && corruptAt >= 0)
+      error = `data differs from what was sent in the chunk at byte ${corruptAt}`;
+    if (error === undefined && received !== bytes) error = `received ${received} of ${bytes} bytes`;
+    const result: TransferResult = {
+      kind: kindName,
+      bytes,
+      received,
+      seconds,
+      cpuUserSeconds: cpu.user / 1e6,
+      cpuSystemSeconds: cpu.system / 1e6,
+      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      ok: error === undefined,
+      error,
+    };
+    post({ type: 'result', result }, result.ok ? 0 : 1);
+  };
+
+  const watchdog = setInterval(() => {
+    if (t0 > 0 && performance.now() - lastProgress > STALL_MS) {
+      finish(`stalled after ${received} of ${bytes} bytes`);
+    }
+  }, 1000);
+  watchdog.unref();
+
+  const listener = await kind.listen((s: Duplex) => {
+    if (startOnAccept && t0 === 0) startClock();
+    s.on('data', (chunk: Buffer) => {
+      if (corruptAt < 0 && received + chunk.length <= bytes && !matches(payload, chunk, received)) corruptAt = received;
+      received += chunk.length;
+      lastProgress = performance.now();
+      if (received >= bytes) finish();
+    });
+    s.on('error', (err: Error) => finish(`receiver: ${err.message}`));
+  });
+  return { port: listener.port, startClock, finish };
+}
+
+async function sender(kind: StreamKind, payload: Buffer, to: number, onError: (m: string) => void): Promise<void> {
+  const out = await kind.connect(to);
+  out.on('error', (err: Error) => onError(`sender: ${err.message}`));
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < bytes) {
+      const off = sent % PAYLOAD;
+      const n = Math.min(CHUNK, bytes - sent, PAYLOAD - off);
+      sent += n;
+      if (!out.write(payload.subarray(off, off + n))) {
+        out.once('drain', pump);
+        return;
+      }
+    }
+    out.end();
+  };
+  pump();
+}
+
+async function main(): Promise<void> {
+  const load = kinds[kindName];
+  if (load === undefined) throw new Error(`unknown kind '${kindName}' (known: ${Object.keys(kinds).join(', ')})`);
+  if (!(bytes > 0)) throw new Error(`bad byte count '${process.argv[3]}'`);
+  const kind = await load();
+  const payload = makePayload();
+
+  if (role === 'both') {
+    const rx = await receiver(kind, payload, false);
+    rx.startClock();
+    await sender(kind, payload, rx.port, rx.finish);
+  } else if (role === 'recv') {
+    const rx = await receiver(kind, payload, true);
+    post({ type: 'listening', port: rx.port });
+  } else if (role === 'send') {
+    if (!(port > 0)) throw new Error(`bad port '${process.argv[5]}'`);
+    const cpu0 = process.cpuUsage();
+    // The parent asks once the receiver has everything; the sender's CPU up to then is its share.
+    process.on('message', () => {
+      const cpu = process.cpuUsage(cpu0);
+      const rss = process.resourceUsage().maxRSS / 1024;
+      post({ type: 'cpu', cpuUserSeconds: cpu.user / 1e6, cpuSystemSeconds: cpu.system / 1e6, maxRssMiB: rss }, 0);
+    });
+    await sender(kind, payload, port, (m) => fail(m));
+  } else {
+    throw new Error(`bad role '${role}'`);
+  }
+}
+
+main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));
