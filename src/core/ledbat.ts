@@ -233,7 +233,17 @@ export class Ledbat {
     const windowFactor = Math.min(bytesAcked, cwnd) / Math.max(bytesAcked, cwnd);
     const delayFactor = (this.target - ourDelay) / this.target;
     const saturated = flightBytes + this.packetSize > cwnd;
-    let gain = this.maxIncrease * windowFactor * delayFactor;
+    let gain: number;
+    if (ourDelay <= this.target) {
+      gain = this.maxIncrease * windowFactor * delayFactor;
+    } else {
+      // Above target, LEDBAT++ (draft-irtf-iccrg-ledbat-plus-plus §4.2): per RTT
+      // W += max(GAIN − W·(delay/target − 1), −W/2), this ack's share being bytesAcked/W. The decrease
+      // grows with the window, so flows sharing a queue converge; libutp's purely additive decrease
+      // keeps whatever gap slow start left between them forever.
+      const perRtt = Math.max(this.maxIncrease - cwnd * (ourDelay / this.target - 1), -cwnd / 2);
+      gain = perRtt * windowFactor;
+    }
     if (gain > 0 && !saturated) gain = 0;
     const ledbatCwnd = cwnd + gain;
 

@@ -59,7 +59,7 @@ describe('Ledbat window versus queuing delay', () => {
     expect(l.stats().baseDelayUs).toBe(BASE);
   });
 
-  it('applies gain = MAX_CWND_INCREASE · (acked/cwnd) · (off_target/target) exactly', () => {
+  it("applies libutp's gain below target and LEDBAT++'s multiplicative decrease above it, exactly", () => {
     const l = new Ledbat({ slowStart: false, initialCwnd: 14_000 });
     l.onDelaySample(0, BASE, 0);
     for (let i = 1; i <= 3; i++) l.onDelaySample(i * MS, BASE + 50 * MS, 0);
@@ -69,8 +69,8 @@ describe('Ledbat window versus queuing delay', () => {
     l.onDelaySample(5 * MS, BASE + 150 * MS, 0);
     for (let i = 0; i < 3; i++) l.onDelaySample(6 * MS + i, BASE + 150 * MS, 0);
     l.onAck(7 * MS, 1415, 14_150, Number.POSITIVE_INFINITY);
-    // 3000 · 0.1 · (−0.5)
-    expect(l.cwnd).toBe(14_000);
+    // per RTT: max(3000 − 14150 · (150/100 − 1), −14150/2) = −4075; this ack's share (1415/14150 = 0.1): −407.5
+    expect(l.cwnd).toBe(13_742.5);
   });
 
   it('at zero queuing delay grows by about MAX_CWND_INCREASE_BYTES_PER_RTT (3000) per window acked', () => {
