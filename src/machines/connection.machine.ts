@@ -191,8 +191,15 @@ export const connectionMachine = setup({
       },
       on: {
         PEER_ACKED: { target: 'connected', actions: 'notifyConnected' },
-        // libutp: a half-open incoming connection is dropped at its first retransmission timeout.
-        RTO_FIRED: { target: 'timedOut', actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } } },
+        // libutp drops a half-open incoming connection at its first retransmission timeout: its
+        // acceptor never sends data before the initiator's first DATA, so an RTO there means a
+        // spoofed SYN. A utpx acceptor may write first, and the SYN-ACK's ack or the first data's may
+        // simply be lost: it retries like a connected socket, and halfOpenTimeout still bounds the wait.
+        RTO_FIRED: {
+          guard: 'retransmitLimitReached',
+          target: 'timedOut',
+          actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } },
+        },
         RESET_RECEIVED: { target: 'reset', actions: { type: 'recordCode', params: { code: 'ECONNRESET' } } },
         END: { actions: ['requestEnd', 'queueFin'] },
         DESTROY: [
