@@ -145,7 +145,6 @@ export class ConnectionCore {
   private readonly ack: AckResult = createAckResult();
   private readonly rx = new PacketHeader(EMPTY);
   private readonly tx = new PacketHeader(EMPTY);
-  private readonly stateBuf: Uint8Array;
   private readonly recvWindowBytes: number;
   private readonly sendQueueBytes: number;
   private readonly maxRetransmits: number;
@@ -219,7 +218,6 @@ export class ConnectionCore {
     this.sendBufferPackets = opts.sendBufferPackets ?? 1024;
     this.sb = new SendBuffer({ capacity: this.sendBufferPackets, packetBytes: this.mtu.current, initialSeq: 0 });
     this.reorder = new ReorderBuffer({ capacity: opts.reorderPackets ?? 1024 });
-    this.stateBuf = new Uint8Array(HEADER_SIZE + 2 + MAX_SACK_BYTES);
   }
 
   // ---------------------------------------------------------------- commands the chart calls
@@ -237,17 +235,8 @@ export class ConnectionCore {
       });
     }
     const buf = new Uint8Array(HEADER_SIZE);
-    const h = this.tx.reset(buf);
-    h.type = ST_SYN;
-    h.version = UTP_VERSION;
-    h.extension = EXT_NONE;
     // BEP 29: a SYN carries the id the initiator will receive on, not the one it sends with.
-    h.connectionId = this.recvId;
-    h.timestamp = ts32(now);
-    h.timestampDiff = 0;
-    h.windowSize = this.recvWindow();
-    h.seqNr = this.synSeq;
-    h.ackNr = 0;
+    this.writeHeader(buf, ST_SYN, this.recvId, now, this.synSeq, 0);
     this.synSentAt = now;
     this.synSends++;
     this.emit(buf, HEADER_SIZE, now, false);
@@ -671,44 +660,51 @@ export class ConnectionCore {
   /** A STATE packet: the cumulative ack, with a SACK when packets wait out of order. */
   private sendState(now: number): void {
     this.ackPending = false;
-    const buf = this.stateBuf;
-    const h = this.tx.reset(buf);
-    h.type = ST_STATE;
-    h.version = UTP_VERSION;
-    h.connectionId = this.sendId;
-    h.timestamp = ts32(now);
-    h.timestampDiff = this.replyMicro;
-    h.windowSize = this.advertise();
-    h.seqNr = this.sb.nextSeq;
-    h.ackNr = this.reorder.ackNr;
+    // A fresh buffer per ack: a datagram the OS could not take at once is queued by reference, and
+    // rewriting a queued ack would send the same ack twice (a false duplicate at the peer). Acks are
+    // batched, so this is one small allocation per batch, not per packet.
+    const buf = new Uint8Array(HEADER_SIZE + 2 + MAX_SACK_BYTES);
+    this.writeHeader(buf, ST_STATE, this.sendId, now, this.sb.nextSeq, this.reorder.ackNr);
     let len = HEADER_SIZE;
-    h.extension = EXT_NONE;
     if (this.reorder.bufferedCount > 0 && this.eofSeq < 0) {
       const n = this.reorder.writeSack(buf.subarray(HEADER_SIZE + 2, HEADER_SIZE + 2 + MAX_SACK_BYTES));
       if (n > 0) {
-        h.extension = EXT_SACK;
+        this.tx.extension = EXT_SACK;
         buf[HEADER_SIZE] = EXT_NONE;
         buf[HEADER_SIZE + 1] = n;
         len += 2 + n;
       }
     }
-    this.emit(buf, len, now, false);
+    this.emit(buf.length === len ? buf : buf.subarray(0, len), len, now, false);
   }
 
   /** FIN-once or RST: a header-only packet outside the send buffer. */
   private writeControl(type: number, now: number, seq: number): void {
     const buf = new Uint8Array(HEADER_SIZE);
+    this.writeHeader(buf, type, this.sendId, now, seq, this.reorder.ackNr);
+    this.emit(buf, HEADER_SIZE, now, false);
+  }
+
+  /** A whole header for a packet built outside the send buffer (SYN, STATE, FIN-once, RST). */
+  private writeHeader(
+    buf: Uint8Array,
+    type: number,
+    connectionId: number,
+    now: number,
+    seq: number,
+    ack: number,
+  ): void {
     const h = this.tx.reset(buf);
     h.type = type;
     h.version = UTP_VERSION;
     h.extension = EXT_NONE;
-    h.connectionId = this.sendId;
+    h.connectionId = connectionId;
     h.timestamp = ts32(now);
+    // Nothing has been measured before the SYN: replyMicro is 0 then.
     h.timestampDiff = this.replyMicro;
-    h.windowSize = this.recvWindow();
+    h.windowSize = this.advertise();
     h.seqNr = seq;
-    h.ackNr = this.reorder.ackNr;
-    this.emit(buf, HEADER_SIZE, now, false);
+    h.ackNr = ack;
   }
 
   private emit(buf: Uint8Array, length: number, now: number, retransmit: boolean): void {

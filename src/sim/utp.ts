@@ -12,11 +12,17 @@ export interface SimEndpointOptions {
   connection?: ConnectionConfig;
   maxHalfOpen?: number;
   trace?: ConnectionTrace;
+  /** Random draws in [0, 1) for connection ids and initial seq_nrs (default: the network's PRNG). */
+  random?: () => number;
+  /** Drop outgoing datagrams this returns true for (a test's loss pattern, before the link's own). */
+  drop?: (datagram: Uint8Array, length: number) => boolean;
 }
 
 export interface SimEndpoint {
   readonly endpoint: Endpoint;
   readonly socket: SimSocket;
+  /** Datagrams the `drop` filter swallowed. */
+  readonly dropped: number;
   close(): void;
 }
 
@@ -27,11 +33,21 @@ export function createSimEndpoint(
   opts: SimEndpointOptions = {},
 ): SimEndpoint {
   const socket = net.bind(address, port);
+  const drop = opts.drop;
+  let dropped = 0;
   const endpointOpts: EndpointOptions = {
-    transport: socket,
+    transport:
+      drop === undefined
+        ? socket
+        : {
+            send(buf, offset, length, toPort, toAddress) {
+              if (drop(offset === 0 ? buf : buf.subarray(offset), length)) dropped++;
+              else socket.send(buf, offset, length, toPort, toAddress);
+            },
+          },
     timers: net.timers,
     now: () => net.now(),
-    random: () => net.prng.next(),
+    random: opts.random ?? (() => net.prng.next()),
   };
   if (opts.connection) endpointOpts.connection = opts.connection;
   if (opts.maxHalfOpen !== undefined) endpointOpts.maxHalfOpen = opts.maxHalfOpen;
@@ -42,6 +58,9 @@ export function createSimEndpoint(
   return {
     endpoint,
     socket,
+    get dropped() {
+      return dropped;
+    },
     close() {
       // Connections end first (FIN or RST goes out), so no timer of theirs outlives the socket.
       endpoint.close(true);

@@ -5,9 +5,9 @@
  * copy of everything received.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Endpoint, type EndpointOptions } from '../../src/io/endpoint.js';
 import type { Connection, ConnectionConfig, ConnectionTrace } from '../../src/machines/connection.js';
-import type { SimNetwork, SimSocket } from '../../src/sim/network.js';
+import type { SimNetwork } from '../../src/sim/network.js';
+import { createSimEndpoint, type SimEndpoint, type SimEndpointOptions } from '../../src/sim/utp.js';
 
 /**
  * The seed a test runs with: `SIM_SEED` from the environment when set (to replay a failure), the
@@ -55,58 +55,23 @@ export interface PeerOptions {
   drop?: (buf: Uint8Array, length: number) => boolean;
 }
 
-export interface Peer {
-  readonly endpoint: Endpoint;
-  readonly socket: SimSocket;
-  /** Datagrams the `drop` filter swallowed. */
-  readonly dropped: number;
-  close(): void;
-}
+export type Peer = SimEndpoint;
 
-/**
- * Like `createSimEndpoint` (src/sim/utp.ts), plus chosen random draws and a drop filter — what the
- * wrap-around and FIN tests need and the public helper does not offer.
- */
+/** `createSimEndpoint` with chosen 16-bit random draws: what the wrap-around tests need. */
 export function createPeer(net: SimNetwork, address: string, port: number, opts: PeerOptions = {}): Peer {
-  const socket = net.bind(address, port);
   const forced = [...(opts.forced16 ?? [])];
-  const drop = opts.drop;
-  let dropped = 0;
-  const endpointOpts: EndpointOptions = {
-    transport: {
-      send(buf, offset, length, toPort, toAddress) {
-        if (drop?.(offset === 0 ? buf : buf.subarray(offset), length)) {
-          dropped++;
-          return;
-        }
-        socket.send(buf, offset, length, toPort, toAddress);
-      },
-    },
-    timers: net.timers,
-    now: () => net.now(),
+  const simOpts: SimEndpointOptions = {
     // The endpoint turns a draw r into floor(r · 65536); the middle of the bucket survives rounding.
     random: () => {
       const v = forced.shift();
       return v === undefined ? net.prng.next() : (v + 0.5) / 0x10000;
     },
   };
-  if (opts.connection) endpointOpts.connection = opts.connection;
-  if (opts.maxHalfOpen !== undefined) endpointOpts.maxHalfOpen = opts.maxHalfOpen;
-  if (opts.trace) endpointOpts.trace = opts.trace;
-  const endpoint = new Endpoint(endpointOpts);
-  socket.onMessage((buf, from, fromPort) => endpoint.handleDatagram(buf, from, fromPort));
-  const stopIdle = net.onIdle(() => endpoint.flush());
-  return {
-    endpoint,
-    socket,
-    get dropped() {
-      return dropped;
-    },
-    close() {
-      stopIdle();
-      socket.close();
-    },
-  };
+  if (opts.drop) simOpts.drop = opts.drop;
+  if (opts.connection) simOpts.connection = opts.connection;
+  if (opts.maxHalfOpen !== undefined) simOpts.maxHalfOpen = opts.maxHalfOpen;
+  if (opts.trace) simOpts.trace = opts.trace;
+  return createSimEndpoint(net, address, port, simOpts);
 }
 
 /** Hashes what a connection delivers, so a 16 MiB transfer is checked without keeping 16 MiB of chunks. */
