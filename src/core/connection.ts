@@ -675,7 +675,7 @@ export class ConnectionCore {
         len += 2 + n;
       }
     }
-    this.emit(buf.length === len ? buf : buf.subarray(0, len), len, now, false);
+    this.emit(buf, len, now, false);
   }
 
   /** FIN-once or RST: a header-only packet outside the send buffer. */
