@@ -49,6 +49,8 @@ interface Lingering {
 /** How long a closed connection's ids are remembered (lazily purged, no timer). */
 const LINGER_US = 10_000_000;
 const LINGER_PURGE_AT = 1024;
+/** Longer than utp-native's 500 ms between libutp timeout checks, where a socket it closes is freed. */
+const RESET_QUIET_US = 2_000_000;
 
 export interface EndpointStats {
   datagrams: number;
@@ -75,6 +77,8 @@ export class Endpoint {
   /** Accepted connections not heard from since their SYN (pruned lazily). */
   private readonly halfOpen = new Set<Connection>();
   private readonly lingering = new Map<number, Lingering[]>();
+  /** When we last reset each peer connection ("address|port|id"), for resetAllowed. */
+  private readonly resetAt = new Map<string, number>();
   private lingerCount = 0;
   private closing = false;
   /** When set, incoming SYNs create connections handed to this callback. */
@@ -144,7 +148,7 @@ export class Endpoint {
     if (conn === undefined && type !== ST_RESET && this.answerLingering(id, address, port)) return;
     if (conn === undefined) {
       this.stats.unknownConnection++;
-      if (type !== ST_RESET) this.sendReset(id, h.seqNr, address, port);
+      if (type !== ST_RESET && this.resetAllowed(id, address, port)) this.sendReset(id, h.seqNr, address, port);
       return;
     }
     conn.handlePacket(buf, layout);
@@ -250,6 +254,8 @@ export class Endpoint {
       if (list.length === 0) this.byRecvId.delete(c.recvId);
     }
     if (c.outcome === 'closed') this.linger(c);
+    else if (c.outcome === 'destroyed' && c.code !== undefined)
+      this.resetAllowed(c.recvId, c.remoteAddress, c.remotePort);
     if (this.byRecvId.size === 0) this.onEmpty?.();
   }
 
@@ -298,6 +304,23 @@ export class Endpoint {
       return true;
     }
     return false;
+  }
+
+  /**
+   * One RST per peer connection per RESET_QUIET_US, however many of its packets arrive: libutp
+   * turns a socket it is already closing back into CS_RESET on a second RST and never frees it
+   * (utp-native then never emits 'close'). A connection we reset ourselves counts as answered.
+   */
+  private resetAllowed(id: number, address: string, port: number): boolean {
+    const now = this.opts.now();
+    const key = `${address}|${port}|${id}`;
+    const last = this.resetAt.get(key);
+    if (last !== undefined && now - last < RESET_QUIET_US) return false;
+    if (this.resetAt.size >= LINGER_PURGE_AT) {
+      for (const [k, t] of this.resetAt) if (now - t >= RESET_QUIET_US) this.resetAt.delete(k);
+    }
+    this.resetAt.set(key, now);
+    return true;
   }
 
   /** RST for a packet that belongs to no connection (never in reply to a RST). */

@@ -14,7 +14,8 @@ describe('docs/statecharts', () => {
   it('draws every final outcome and the parallel regions', () => {
     const mermaid = drawChart();
     for (const s of ['closed', 'reset', 'timedOut', 'refused', 'destroyed']) expect(mermaid).toContain(`${s} --> [*]`);
-    for (const r of ['connected_send', 'connected_receive', 'connected_liveness']) expect(mermaid).toContain(`state ${r} {`);
+    for (const r of ['connected_send', 'connected_receive', 'connected_liveness'])
+      expect(mermaid).toContain(`state ${r} {`);
     expect(mermaid).toContain('connecting_synSent --> connecting_synSent : after synRto [canRetrySyn] / backoffSyn');
   });
 });
