@@ -10,7 +10,7 @@
 import type { TimerQueue } from '../core/timer-queue.js';
 import { Connection, type ConnectionConfig, type ConnectionTrace } from '../machines/connection.js';
 import { createLayout, scanPacket } from '../wire/codec.js';
-import { HEADER_SIZE, ST_RESET, ST_STATE, ST_SYN, UTP_VERSION } from '../wire/constants.js';
+import { HEADER_SIZE, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, UTP_VERSION } from '../wire/constants.js';
 import { PacketHeader } from '../wire/header.js';
 import { seqAdd, ts32 } from '../wire/seq.js';
 
@@ -36,13 +36,18 @@ export interface EndpointOptions {
   trace?: ConnectionTrace;
 }
 
-/** What is kept of a cleanly closed connection, to re-ack a FIN whose ack was lost instead of resetting. */
+/**
+ * What is kept of a connection that ended without error: enough to ack the peer's late DATA or FIN
+ * (a FIN whose ack was lost; the FIN answering our destroy()) instead of resetting it, as libutp
+ * goes on acking after utp_close until the peer's FIN.
+ */
 interface Lingering {
   readonly address: string;
   readonly port: number;
   readonly sendId: number;
   readonly seqNr: number;
-  readonly ackNr: number;
+  /** Advances over what the peer sends after we stopped reading (destroyed): acked, discarded. */
+  ackNr: number;
   readonly until: number;
 }
 
@@ -145,7 +150,7 @@ export class Endpoint {
     if (conn === undefined && type === ST_RESET) {
       conn = this.find(seqAdd(id, 1), address, port) ?? this.find(seqAdd(id, -1), address, port);
     }
-    if (conn === undefined && type !== ST_RESET && this.answerLingering(id, address, port)) return;
+    if (conn === undefined && type !== ST_RESET && this.answerLingering(id, type, h.seqNr, address, port)) return;
     if (conn === undefined) {
       this.stats.unknownConnection++;
       if (type !== ST_RESET && this.resetAllowed(id, address, port)) this.sendReset(id, h.seqNr, address, port);
@@ -253,8 +258,9 @@ export class Endpoint {
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.byRecvId.delete(c.recvId);
     }
-    if (c.outcome === 'closed') this.linger(c);
-    else if (c.outcome === 'destroyed' && c.code !== undefined)
+    if (c.outcome === 'closed' || (c.outcome === 'destroyed' && c.code === undefined && c.core.isEstablished)) {
+      this.linger(c);
+    } else if (c.outcome === 'destroyed' && c.code !== undefined)
       this.resetAllowed(c.recvId, c.remoteAddress, c.remotePort);
     if (this.byRecvId.size === 0) this.onEmpty?.();
   }
@@ -284,12 +290,15 @@ export class Endpoint {
     this.lingerCount++;
   }
 
-  private answerLingering(recvId: number, address: string, port: number): boolean {
+  private answerLingering(recvId: number, type: number, seqNr: number, address: string, port: number): boolean {
     const list = this.lingering.get(recvId);
     if (list === undefined) return false;
     const now = this.opts.now();
     for (const l of list) {
       if (l.port !== port || l.address !== address || l.until <= now) continue;
+      // Only data and FIN are acked; answering a STATE could ping-pong with a peer that lingers too.
+      if (type !== ST_DATA && type !== ST_FIN) return true;
+      if (seqAdd(l.ackNr, 1) === seqNr) l.ackNr = seqNr;
       const buf = new Uint8Array(HEADER_SIZE);
       const h = new PacketHeader(buf);
       h.type = ST_STATE;
