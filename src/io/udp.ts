@@ -1,3 +1,5 @@
+import dns from 'node:dns';
+import { isIP } from 'node:net';
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 
@@ -107,6 +109,7 @@ export class UdpTransport extends EventEmitter {
       type,
       reuseAddr: this.opts.reuseAddr ?? false,
       ipv6Only: this.opts.ipv6Only ?? false,
+      lookup: literalLookup,
     });
     this.socket = socket;
     if (!this.refed) socket.unref();
@@ -299,4 +302,22 @@ function setBufferSize(socket: dgram.Socket, which: 'recv' | 'send', size: numbe
 
 function codedError(code: string, message: string): Error & { code: string } {
   return Object.assign(new Error(message), { code });
+}
+
+/**
+ * dgram resolves the address of every send through `lookup`; dns.lookup answers an IP literal on
+ * the next tick, which defers each datagram and allocates a closure for it. Literals are answered
+ * synchronously here; names still go to dns.lookup.
+ */
+function literalLookup(
+  hostname: string,
+  options: dns.LookupOneOptions | number,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = isIP(hostname);
+  if (family !== 0) {
+    callback(null, hostname, family);
+    return;
+  }
+  dns.lookup(hostname, options as dns.LookupOneOptions, callback);
 }

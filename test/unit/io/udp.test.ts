@@ -176,10 +176,19 @@ describe('UdpTransport', () => {
 
   it('close() during bind rejects the bind', async () => {
     const a = transport();
-    const bound = a.bind(0, '127.0.0.1');
+    // An IP literal binds synchronously (no lookup); a host name keeps the bind pending for a tick.
+    const bound = a.bind(0, 'localhost');
     const closed = a.close();
     await expect(bound).rejects.toMatchObject({ code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
     await closed;
+  });
+
+  it('binds an IP literal at once: the bind has completed when close() is called', async () => {
+    const a = transport();
+    const bound = a.bind(0, '127.0.0.1');
+    expect(a.address().port).toBeGreaterThan(0);
+    await bound;
+    await a.close();
   });
 
   it('rejects an out-of-range port (dgram would wrap it) and can bind afterwards', async () => {
