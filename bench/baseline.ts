@@ -17,7 +17,7 @@ const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const mib = Number(args.find((a) => !a.startsWith('--')) ?? 64);
 const runs = Number(flag('runs') ?? 3);
-const chosen = (flag('kinds') ?? 'tcp,utp-native').split(',');
+const chosen = (flag('kinds') ?? 'tcp,utp-native,utpx').split(',');
 const split = args.includes('--split');
 
 for (const k of chosen) {
@@ -97,3 +97,16 @@ for (const s of summary) {
   );
 }
 if (summary.some((s) => !s.ok)) process.exitCode = 1;
+
+// utpx against each other transport, median of the same interleaved runs.
+const mine = summary.find((s) => s.kind === 'utpx');
+if (mine !== undefined) {
+  console.log('\nutpx vs:');
+  for (const s of summary) {
+    if (s === mine) continue;
+    console.log(
+      `  ${s.kind.padEnd(18)} speed ${ratio(mine.mbps, s.mbps)}x   CPU per GB ${ratio(mine.cpu, s.cpu)}x` +
+        `   (best runs: ${ratio(mine.bestMbps, s.bestMbps)}x, ${ratio(mine.bestCpu, s.bestCpu)}x)`,
+    );
+  }
+}

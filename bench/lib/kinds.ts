@@ -21,7 +21,7 @@ export const kinds: Record<string, () => Promise<StreamKind>> = {
   'utp-native': async () => utpNative(UDP_BUFFER_BYTES),
   /** utp-native with the kernel's default UDP buffers, to show what the buffer size alone is worth. */
   'utp-native-defbuf': async () => utpNative(0),
-  // utpx: async () => (await import('./kind-utpx.js')).utpx,
+  utpx: async () => (await import('./kind-utpx.js')).utpx,
 };
 
 const tcp: StreamKind = {
