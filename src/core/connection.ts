@@ -118,6 +118,11 @@ export interface ConnectionStats {
   mtuProbesLost: number;
 }
 
+/** 4 MiB, like the top of Linux's TCP receive-buffer autotuning; 1 MiB held loopback to ~430 MB/s. */
+export const DEFAULT_RECV_WINDOW = 4 << 20;
+/** Unsent bytes buffered in the core before `write` says it is full. */
+export const DEFAULT_SEND_QUEUE = 1 << 20;
+
 /** libutp: uTP header size plus the largest SACK we write (REORDER_BUFFER_MAX_SIZE / 8 bytes). */
 const MAX_SACK_BYTES = 128;
 /** An extension type no peer gives meaning to; receivers skip it (BEP 29 extension chain). Used to pad MTU probes. */
@@ -202,8 +207,8 @@ export class ConnectionCore {
   constructor(role: Role, hooks: ConnectionHooks, opts: ConnectionOptions = {}) {
     this.role = role;
     this.hooks = hooks;
-    this.recvWindowBytes = opts.recvWindowBytes ?? 1 << 20;
-    this.sendQueueBytes = opts.sendQueueBytes ?? 1 << 20;
+    this.recvWindowBytes = opts.recvWindowBytes ?? DEFAULT_RECV_WINDOW;
+    this.sendQueueBytes = opts.sendQueueBytes ?? DEFAULT_SEND_QUEUE;
     this.maxRetransmits = opts.maxRetransmits ?? 4;
     this.zeroWindowProbeMaxUs = opts.zeroWindowProbeMaxUs ?? 15_000_000;
     const floor = opts.mtuFloor ?? MTU_FLOOR_DEFAULT;

@@ -1,7 +1,7 @@
-import dns from 'node:dns';
-import { isIP } from 'node:net';
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
 
 export interface UdpOptions {
   /** Inferred from the bind address when absent: an address containing ':' means udp6. */
