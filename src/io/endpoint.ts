@@ -8,7 +8,12 @@
  * `TimerQueue` holds deadlines. src/io/socket.ts binds it to node:dgram; src/sim to the simulator.
  */
 import type { TimerQueue } from '../core/timer-queue.js';
-import { Connection, type ConnectionConfig, type ConnectionTrace } from '../machines/connection.js';
+import {
+  Connection,
+  type ConnectionConfig,
+  type ConnectionTrace,
+  type InspectObserver,
+} from '../machines/connection.js';
 import { createLayout, scanPacket } from '../wire/codec.js';
 import { HEADER_SIZE, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, UTP_VERSION } from '../wire/constants.js';
 import { PacketHeader } from '../wire/header.js';
@@ -34,6 +39,8 @@ export interface EndpointOptions {
   /** Called after output was queued, so the IO driver can schedule `flush()` after the current batch. */
   onNeedFlush?: () => void;
   trace?: ConnectionTrace;
+  /** XState inspection observer for every connection's lifecycle actor (the Stately inspector's `inspect`). */
+  inspect?: InspectObserver;
 }
 
 /**
@@ -216,6 +223,7 @@ export class Endpoint {
         needFlush: (c) => this.markDirty(c),
         released: (c) => this.unregister(c),
         trace: this.opts.trace,
+        inspect: this.opts.inspect,
       },
       { ...this.opts.connection, ...this.opts.connectionFor?.(address, port), ...config },
     );

@@ -11,7 +11,7 @@ import dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { TimerQueue } from '../core/timer-queue.js';
-import type { Connection, ConnectionConfig, ConnectionTrace } from '../machines/connection.js';
+import type { Connection, ConnectionConfig, ConnectionTrace, InspectObserver } from '../machines/connection.js';
 import { monotonicUs, realClock } from './clock.js';
 import { Endpoint } from './endpoint.js';
 import { LocalError } from './errors.js';
@@ -51,6 +51,8 @@ export interface UtpSocketOptions extends SocketOptions {
   maxHalfOpen?: number;
   /** Every packet and state change of every connection. */
   trace?: ConnectionTrace;
+  /** XState inspection observer for every connection's lifecycle actor, e.g. the Stately inspector's. */
+  inspect?: InspectObserver;
   /**
    * Keep the port open this long (unref'd) after close() and the last connection, answering late
    * packets, like TCP's TIME_WAIT. Default 0 for sockets you create (their 'close' comes at once);
@@ -124,6 +126,7 @@ export class UtpSocket extends EventEmitter implements SocketHost {
       },
       maxHalfOpen: opts.maxHalfOpen ?? DEFAULT_BACKLOG,
       ...(opts.trace ? { trace: opts.trace } : {}),
+      ...(opts.inspect ? { inspect: opts.inspect } : {}),
       onNeedFlush: () => this.kick(),
     });
     this.endpoint.onMessage = (buf, address, port) => this.onMessage(buf, address, port);

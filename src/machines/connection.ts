@@ -4,7 +4,11 @@
  * in the endpoint's timer queue for the core's deadlines; the actor's delays go on the same queue
  * through an XState clock adapter, so the whole connection runs on whatever clock the endpoint has.
  */
-import { type Actor, createActor } from 'xstate';
+import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+
+/** What `createActor`'s `inspect` option takes. */
+export type InspectObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+
 import {
   ConnectionCore,
   type ConnectionHooks,
@@ -45,6 +49,8 @@ export interface ConnectionEnv {
   /** Called once when the connection reaches a final state. */
   released: (conn: Connection) => void;
   trace?: ConnectionTrace | undefined;
+  /** XState inspection observer for the lifecycle actor, e.g. `createBrowserInspector().inspect`. */
+  inspect?: InspectObserver | undefined;
 }
 
 /** Callbacks the owner of the connection (a stream, a test) sets. */
@@ -122,6 +128,7 @@ export class Connection {
     const { timers, now } = env;
     this.actor = createActor(connectionMachine, {
       input: { core: this.core, host, now, random16: env.random16, config: lifecycle },
+      ...(env.inspect ? { inspect: env.inspect } : {}),
       // XState's delays run on the endpoint's timer queue, so simulated time drives them too.
       clock: {
         setTimeout: (fn: (...args: unknown[]) => void, ms: number) => timers.schedule(now() + ms * 1000, fn),

@@ -557,3 +557,25 @@ describe('hostile input', () => {
     await closeServer(server);
   });
 });
+
+describe('auditing', () => {
+  it('an inspect observer sees every lifecycle actor event (what the Stately inspector consumes)', async () => {
+    const seen: string[] = [];
+    const inspect = (e: { type: string; event?: { type: string } }) => {
+      if (e.type === '@xstate.event' && e.event) seen.push(e.event.type);
+    };
+    const server = createServer({ inspect }, (s) => {
+      s.resume();
+      s.on('end', () => s.end());
+    });
+    const port = await listen(server);
+    const c = connect(port, '127.0.0.1', { inspect });
+    c.end('hello');
+    c.resume();
+    await closed(c);
+    for (const t of ['CONNECT', 'SYN', 'SYN_ACKED', 'PEER_ACKED', 'END', 'FIN_RECEIVED', 'FIN_ACKED']) {
+      expect(seen).toContain(t);
+    }
+    await closeServer(server);
+  });
+});
