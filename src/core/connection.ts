@@ -114,6 +114,7 @@ export interface ConnectionStats {
   outOfOrder: number;
   invalidAcks: number;
   zeroWindowProbes: number;
+  tailProbes: number;
   mtuProbes: number;
   mtuProbesLost: number;
 }
@@ -132,6 +133,8 @@ const EXT_BITS = 2;
 const EXT_BITS_LENGTH = 8;
 /** libutp ZEROWINDOW probe: after 15 s of a zero window, send one packet anyway. We start sooner and back off to it. */
 const ZERO_WINDOW_PROBE_MIN_US = 500_000;
+/** Floor of the tail-loss probe delay (RFC 8985's TLP uses 2·SRTT; a floor keeps loopback from probing needlessly). */
+const TAIL_PROBE_MIN_US = 10_000;
 
 const EMPTY = new Uint8Array(0);
 
@@ -178,6 +181,12 @@ export class ConnectionCore {
   private replyMicro = 0;
   private retransmitCount = 0;
   private rtoDeadline = 0;
+  /** Tail-loss probe: when the last packets of a burst vanish, no duplicate ack will ever report it. */
+  private tlpDeadline = 0;
+  private tlpArmed = true;
+  /** The packet a tail probe resent, and when: once it is acked, what was sent before it and is missing is lost. */
+  private tlpSeq = -1;
+  private tlpSentAt = 0;
   private zeroWindowDeadline = 0;
   private zeroWindowBackoff = 0;
   private ackPending = false;
@@ -202,6 +211,7 @@ export class ConnectionCore {
     timeouts: 0,
     invalidAcks: 0,
     zeroWindowProbes: 0,
+    tailProbes: 0,
   };
 
   constructor(role: Role, hooks: ConnectionHooks, opts: ConnectionOptions = {}) {
@@ -323,6 +333,7 @@ export class ConnectionCore {
     this.closed = true;
     this.rtoDeadline = 0;
     this.zeroWindowDeadline = 0;
+    this.tlpDeadline = 0;
     this.queue.length = 0;
     this.queueHead = 0;
     this.queuedBytes = 0;
@@ -427,6 +438,11 @@ export class ConnectionCore {
       if (this.closed) return;
     }
     if (ack.ackedPackets > 0) this.onAcked(now, flightBefore);
+    if (this.tlpSeq >= 0 && ack.ackedPackets > 0 && this.sb.get(this.tlpSeq) === undefined) {
+      // The probe got through: anything sent before it and still missing was lost, not delayed.
+      this.tlpSeq = -1;
+      ack.newlyLost += this.sb.markLostSentBefore(this.tlpSentAt);
+    }
     if (ack.newlyLost > 0) {
       this.s.fastRetransmits += ack.newlyLost;
       // A lost MTU probe alone says the packet was too big, not that the path is congested.
@@ -456,6 +472,8 @@ export class ConnectionCore {
     this.ledbat.onAck(now, ack.ackedBytes, flightBefore, ack.minRttUs >= 0 ? ack.minRttUs : Number.POSITIVE_INFINITY);
     this.retransmitCount = 0;
     this.rtoDeadline = this.sb.packetsInFlight > 0 ? now + this.rtt.rtoUs : 0;
+    this.tlpArmed = true;
+    this.tlpDeadline = this.sb.packetsInFlight > 0 ? now + this.tailProbeDelay() : 0;
   }
 
   private onData(seq: number, isFin: boolean, buf: Uint8Array, offset: number, length: number): void {
@@ -599,6 +617,7 @@ export class ConnectionCore {
     this.sb.onSent(p, now);
     this.ackPending = false;
     if (this.rtoDeadline === 0) this.rtoDeadline = now + this.rtt.rtoUs;
+    if (this.tlpArmed) this.tlpDeadline = now + this.tailProbeDelay();
   }
 
   /**
@@ -724,17 +743,14 @@ export class ConnectionCore {
 
   /** The earliest time `handleTimeout` has work, or 0 for none. */
   nextDeadline(): number {
-    const a = this.rtoDeadline;
-    const b = this.zeroWindowDeadline;
-    if (a === 0) return b;
-    if (b === 0) return a;
-    return a < b ? a : b;
+    return earliest(earliest(this.rtoDeadline, this.zeroWindowDeadline), this.tlpDeadline);
   }
 
   handleTimeout(now: number): void {
     if (this.closed) return;
     if (this.rtoDeadline !== 0 && now >= this.rtoDeadline) this.onRto(now);
     if (this.closed) return;
+    if (this.tlpDeadline !== 0 && now >= this.tlpDeadline) this.onTailProbe(now);
     if (this.zeroWindowDeadline !== 0 && now >= this.zeroWindowDeadline) this.onZeroWindowProbe(now);
   }
 
@@ -758,6 +774,33 @@ export class ConnectionCore {
     this.sb.markAllLost();
     this.rtoDeadline = now + this.rtt.rtoUs;
     this.flushData(now);
+  }
+
+  /**
+   * Two smoothed RTTs (at least 10 ms) without an ack while packets are in flight: the tail of a
+   * burst may be lost, and nothing after it will produce duplicate acks. The RTO (1 s at least)
+   * would find it; resending the newest packet once gets the receiver to ack with a SACK at once,
+   * which shows the holes to fast retransmit (the tail-loss probe of TCP RACK-TLP and QUIC's PTO).
+   */
+  private tailProbeDelay(): number {
+    const srtt = this.rtt.hasSample ? this.rtt.srttUs : this.rtt.rtoUs / 2;
+    const d = 2 * srtt;
+    return d < TAIL_PROBE_MIN_US ? TAIL_PROBE_MIN_US : d;
+  }
+
+  private onTailProbe(now: number): void {
+    this.tlpDeadline = 0;
+    this.tlpArmed = false; // one probe per silence; the RTO takes over after it
+    const p = this.sb.newestSent();
+    if (p === undefined || p.needResend) return;
+    if (this.rtoDeadline !== 0 && this.rtoDeadline - now < this.tailProbeDelay()) return; // the RTO is as near
+    this.s.tailProbes++;
+    // A padded MTU probe unacked this long is taken as too big; its data goes again at the floor size.
+    if (p.seqNr === this.mtu.probeSeq) this.mtu.onProbeLost(now);
+    this.tlpSeq = p.seqNr;
+    this.tlpSentAt = now;
+    this.sendPacket(p, now, true);
+    this.tlpDeadline = 0;
   }
 
   private armZeroWindowProbe(now: number): void {
@@ -843,3 +886,10 @@ export class ConnectionCore {
 }
 
 export { createLayout };
+
+/** The earlier of two deadlines, where 0 means none. */
+function earliest(a: number, b: number): number {
+  if (a === 0) return b;
+  if (b === 0) return a;
+  return a < b ? a : b;
+}

@@ -350,6 +350,21 @@ export class SendBuffer {
     return n;
   }
 
+  /**
+   * Time-based loss (RACK, RFC 8985): every sent, unacked packet last transmitted before `sentAt`
+   * is marked lost. The caller uses it when a packet sent at `sentAt` is known delivered while
+   * older ones are not — after a tail-loss probe. Returns how many were newly marked.
+   */
+  markLostSentBefore(sentAt: number): number {
+    let n = 0;
+    for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
+      const i = s & this.mask;
+      const p = this.slots[i]!;
+      if (this.live[i] === 1 && p.sentAt < sentAt && this.markLost(i, p)) n++;
+    }
+    return n;
+  }
+
   nextResend(): OutPacket | undefined {
     if (this.resendCount === 0) return undefined;
     let s = this.cursorFrom(this.resendCursor);
@@ -378,6 +393,15 @@ export class SendBuffer {
       if (this.live[i] === 1 && p.transmissions > 0) return p.sentAt;
     }
     return -1;
+  }
+
+  /** The newest packet ever sent that is still unacked (live), or undefined: what a tail-loss probe resends. */
+  newestSent(): OutPacket | undefined {
+    if (this._count === 0) return undefined;
+    const s = seqAdd(this.sentEnd, -1);
+    const i = s & this.mask;
+    if (((s - this._oldestSeq) & 0xffff) >= ((this.sentEnd - this._oldestSeq) & 0xffff)) return undefined;
+    return this.live[i] === 1 && this.slots[i]!.transmissions > 0 ? this.slots[i] : undefined;
   }
 
   /** O(count): meant for the retransmission timeout, not for every packet. */

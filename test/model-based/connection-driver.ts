@@ -103,9 +103,12 @@ export function expectedOut(before: ModelSnapshot, event: ModelEvent, after: Mod
     case 'RESET_RECEIVED':
       return [];
     case 'RTO_FIRED': {
-      // Every RTO the connection survives retransmits; the fatal one does not.
+      // A tail-loss probe at 2·SRTT comes first where the RTT is known (the initiator measured the
+      // handshake; an acceptor has no sample yet, and its probe would coincide with the RTO). Then
+      // every RTO the connection survives retransmits; the fatal one does not.
+      const tailProbe = before.matches('synReceived') ? [] : ['DATA(re)'];
       const survived = Math.min(event.count, RETRANSMIT_LIMIT);
-      return ['DATA', ...Array.from({ length: survived }, () => 'DATA(re)')];
+      return ['DATA', ...tailProbe, ...Array.from({ length: survived }, () => 'DATA(re)')];
     }
     default:
       if (isAfter(event, 'synRto')) return after.matches('timedOut') ? [] : ['SYN'];
