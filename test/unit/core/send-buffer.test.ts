@@ -614,7 +614,7 @@ describe('SendBuffer: time-based loss', () => {
   it('markLostSentBefore marks only sent, unacked packets last sent before the time', () => {
     const b = new SendBuffer({ capacity: 16, packetBytes: 64, initialSeq: 65_533 });
     const ps = [0, 1, 2, 3].map(() => b.allocate(10));
-    ps.forEach((p, i) => b.onSent(p, 1000 + i * 100)); // sent at 1000, 1100, 1200, 1300
+    for (const [i, p] of ps.entries()) b.onSent(p, 1000 + i * 100); // sent at 1000, 1100, 1200, 1300
     b.allocate(10); // queued, never sent: never lost
     expect(b.markLostSentBefore(1200)).toBe(2);
     expect(ps.map((p) => p.needResend)).toEqual([true, true, false, false]);
