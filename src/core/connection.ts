@@ -386,7 +386,7 @@ export class ConnectionCore {
     const type = h.type;
     this.s.packetsReceived++;
     this.lastReceivedAt = now;
-    if (this.hooks.trace) this.traceIn(h, buf.length, now);
+    if (this.hooks.trace) this.traceRecord('in', buf, buf.length, now, false);
 
     if (type === ST_RESET) {
       this.hooks.lifecycle({ type: 'RESET_RECEIVED' });
@@ -735,7 +735,7 @@ export class ConnectionCore {
     this.s.packetsSent++;
     this.s.bytesSent += length;
     this.lastSentAt = now;
-    if (this.hooks.trace) this.traceOut(buf, length, now, retransmit);
+    if (this.hooks.trace) this.traceRecord('out', buf, length, now, retransmit);
     this.hooks.transmit(buf, length);
   }
 
@@ -854,25 +854,11 @@ export class ConnectionCore {
     };
   }
 
-  private traceIn(h: PacketHeader, length: number, now: number): void {
-    this.hooks.trace?.({
-      kind: 'packet',
-      dir: 'in',
-      at: now,
-      type: h.type,
-      connectionId: h.connectionId,
-      seqNr: h.seqNr,
-      ackNr: h.ackNr,
-      windowSize: h.windowSize,
-      length,
-    });
-  }
-
-  private traceOut(buf: Uint8Array, length: number, now: number, retransmit: boolean): void {
+  private traceRecord(dir: 'in' | 'out', buf: Uint8Array, length: number, now: number, retransmit: boolean): void {
     const h = new PacketHeader(buf);
     this.hooks.trace?.({
       kind: 'packet',
-      dir: 'out',
+      dir,
       at: now,
       type: h.type,
       connectionId: h.connectionId,

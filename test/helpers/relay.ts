@@ -1,4 +1,5 @@
 import { UdpTransport } from '../../src/io/udp.js';
+import { deriveSeed, Prng } from '../../src/sim/prng.js';
 
 /**
  * A lossy UDP relay on loopback for interop tests. Clients send to the relay's port; each client
@@ -218,14 +219,8 @@ function emptyStats(): DirectionStats {
   return { received: 0, forwarded: 0, dropped: 0, lost: 0, duplicated: 0, reordered: 0 };
 }
 
-/** mulberry32 over a seed mixed with the flow and direction, so lanes draw independent sequences. */
+/** A seeded stream per flow and direction, so lanes draw independent sequences. */
 function prng(seed: number, flow: number, dir: number): () => number {
-  let s = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(flow + 1, 0xc2b2ae35) ^ Math.imul(dir + 1, 0x27d4eb2f);
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const p = new Prng(deriveSeed(seed, `relay flow ${flow} dir ${dir}`));
+  return () => p.next();
 }

@@ -16,6 +16,7 @@ import {
   UtpSocket,
 } from '../../src/io/index.js';
 import { createRelay, type Relay } from '../helpers/relay.js';
+import { closed, collect } from '../helpers/streams.js';
 
 // ---------------------------------------------------------------- utp-native, as far as we use it
 
@@ -76,22 +77,6 @@ function digest(s: Duplex): Promise<{ sha: string; length: number }> {
     });
     s.once('end', () => resolve({ sha: h.digest('hex'), length }));
     s.once('error', reject);
-  });
-}
-
-function collect(s: Duplex): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    s.on('data', (d: Buffer) => parts.push(d));
-    s.once('end', () => resolve(Buffer.concat(parts)));
-    s.once('error', reject);
-  });
-}
-
-function closed(s: Duplex | EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    if ('closed' in s && s.closed === true) resolve();
-    else s.once('close', () => resolve());
   });
 }
 

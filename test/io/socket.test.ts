@@ -13,21 +13,17 @@ import {
   utp,
 } from '../../src/io/index.js';
 import type { StateTraceRecord } from '../../src/machines/connection.js';
+import { Prng } from '../../src/sim/prng.js';
 import { HEADER_SIZE, ST_DATA, ST_STATE, UTP_VERSION } from '../../src/wire/constants.js';
 import { PacketHeader } from '../../src/wire/header.js';
+import { closed, collect } from '../helpers/streams.js';
 
 // ---------------------------------------------------------------- helpers
 
-/** mulberry32: seeded bytes, so a failing transfer can be replayed. */
+/** Seeded randomness, so a failing transfer can be replayed. */
 function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const p = new Prng(seed);
+  return () => p.next();
 }
 
 function bytes(seed: number, n: number): Buffer {
@@ -45,23 +41,6 @@ async function listen(server: UtpSocket, host = '127.0.0.1'): Promise<number> {
   server.listen(0, host);
   await once(server, 'listening');
   return server.address().port;
-}
-
-/** Everything the socket delivers until 'end'. */
-function collect(s: Socket): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    s.on('data', (d: Buffer) => parts.push(d));
-    s.once('end', () => resolve(Buffer.concat(parts)));
-    s.once('error', reject);
-  });
-}
-
-function closed(s: Socket | UtpSocket): Promise<void> {
-  return new Promise((resolve) => {
-    if (s instanceof UtpSocket || !s.closed) s.once('close', () => resolve());
-    else resolve();
-  });
 }
 
 function errorOf(s: Socket): Promise<ConnectionError> {

@@ -8,6 +8,7 @@ import {
   MIN_WINDOW_SIZE,
   TARGET_DELAY_US,
 } from '../../../src/core/ledbat.js';
+import { Prng } from '../../../src/sim/prng.js';
 import { ts32, tsDiff } from '../../../src/wire/seq.js';
 
 const MS = 1000;
@@ -15,16 +16,10 @@ const MINUTE = 60_000_000;
 const PKT = 1400;
 const SEED = Number(process.env.UTPX_SEED ?? 0x1edba7);
 
-/** Seeded PRNG (mulberry32) so every random scenario is reproducible from SEED. */
+/** Seeded PRNG so every random scenario is reproducible from SEED. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const p = new Prng(seed);
+  return () => p.next();
 }
 
 /** One received ack carrying a delay sample; the sender had filled its window. */

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Prng } from '../../../src/sim/prng.js';
 import {
   createLayout,
   type DecodeErrorCode,
@@ -291,16 +292,10 @@ describe('unknown extensions', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/** mulberry32: small, seedable, good enough to drive a fuzzer. */
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Seeded randomness to drive the fuzzer. */
+function prng(seed: number): () => number {
+  const p = new Prng(seed);
+  return () => p.next();
 }
 
 const KNOWN_CODES = new Set<DecodeErrorCode>([
