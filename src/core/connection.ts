@@ -8,7 +8,7 @@
  *
  * Data and acks never go through the chart: see docs/design.md for the measured reason.
  */
-import { createLayout, type PacketLayout } from '../wire/codec.js';
+import type { PacketLayout } from '../wire/codec.js';
 import {
   EXT_NONE,
   EXT_SACK,
@@ -325,11 +325,12 @@ export class ConnectionCore {
 
   /**
    * Stop everything: the chart reached a final state. An ack still owed goes out first — the
-   * peer's FIN is often the packet that completed the close, and it must hear that it arrived.
+   * peer's FIN is often the packet that completed the close, and it must hear that it arrived —
+   * unless the connection ended abnormally (after a RST there is nobody to ack).
    */
-  close(now: number): void {
+  close(now: number, sendOwedAck = true): void {
     if (this.closed) return;
-    if (this.ackPending && this.established) this.sendState(now);
+    if (sendOwedAck && this.ackPending && this.established) this.sendState(now);
     this.closed = true;
     this.rtoDeadline = 0;
     this.zeroWindowDeadline = 0;
@@ -870,8 +871,6 @@ export class ConnectionCore {
     });
   }
 }
-
-export { createLayout };
 
 /** The earlier of two deadlines, where 0 means none. */
 function earliest(a: number, b: number): number {

@@ -114,7 +114,8 @@ export const connectionMachine = setup({
     }),
     recordOutcome: assign({ outcome: (_, params: { outcome: Outcome }) => params.outcome }),
     finish: ({ context }) => {
-      context.core.close(context.now());
+      const clean = context.outcome === 'closed' || (context.outcome === 'destroyed' && context.code === undefined);
+      context.core.close(context.now(), clean);
       context.host.onClosed(context.outcome ?? 'destroyed', context.code);
     },
   },
