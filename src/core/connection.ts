@@ -160,6 +160,7 @@ export class ConnectionCore {
   private readonly sendBufferPackets: number;
 
   // Handshake.
+  /** seq_nr of our SYN (initiator) or of our SYN-ACK (acceptor). */
   private synSeq = 0;
   private synSentAt = 0;
   private synSends = 0;
@@ -272,6 +273,14 @@ export class ConnectionCore {
     this.established = true;
     this.lastReceivedAt = now;
     if (h.timestamp !== 0) this.replyMicro = tsDiff(ts32(now), h.timestamp);
+    this.synSeq = initialSeq & 0xffff;
+    this.sendSynAck(now);
+  }
+
+  /** The SYN-ACK is a STATE; its send time gives the acceptor an RTT sample when the initiator acks it at once. */
+  private sendSynAck(now: number): void {
+    this.synSentAt = now;
+    this.synSends++;
     this.sendState(now);
   }
 
@@ -395,7 +404,7 @@ export class ConnectionCore {
     }
     if (type === ST_SYN) {
       // Our SYN-ACK was lost and the initiator retried: answer again.
-      if (this.role === 'acceptor' && seqAdd(h.seqNr, 0) === this.reorder.ackNr) this.sendState(now);
+      if (this.role === 'acceptor' && seqAdd(h.seqNr, 0) === this.reorder.ackNr) this.sendSynAck(now);
       return;
     }
     if (!this.established) {
@@ -435,6 +444,18 @@ export class ConnectionCore {
     this.peerWindow = h.windowSize;
     if (!this.peerHeard) {
       this.peerHeard = true;
+      // A utpx initiator acks the SYN-ACK at once with a bare STATE (ack_nr = SYN-ACK seq − 1): the
+      // acceptor's first RTT sample (Karn: only if the SYN-ACK went out once). libutp initiators
+      // send no such packet (their first is DATA, or a keepalive acking seq − 2), so no false sample.
+      if (
+        this.role === 'acceptor' &&
+        type === ST_STATE &&
+        payloadLength === 0 &&
+        this.synSends === 1 &&
+        h.ackNr === seqAdd(this.synSeq, -1)
+      ) {
+        this.rtt.onSample(now - this.synSentAt);
+      }
       if (this.role === 'acceptor') this.hooks.lifecycle({ type: 'PEER_ACKED' });
       if (this.closed) return;
     }
