@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { noiseChunk, noisePool } from '../bench/lib/noise.js';
 import { connect, createServer, LOOPBACK_MTU_CEILING, type Socket } from '../src/io/index.js';
 
 const { values } = parseArgs({
@@ -25,30 +26,12 @@ const bufferSize = Number(values.sockbuf);
 const socketOptions = { loopbackMtu: mtu, recvBufferSize: bufferSize, sendBufferSize: bufferSize };
 const CHUNK = 64 * 1024;
 
-/** 4 MiB of deterministic noise (xorshift32), made once: generating per chunk would cost more CPU than utpx. */
-const POOL = (() => {
-  const pool = Buffer.allocUnsafe(4 * 1024 * 1024);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < pool.length; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    pool.writeUInt32LE(x >>> 0, i);
-  }
-  return pool;
-})();
+const POOL = noisePool(0x9e3779b9, 4 * 1024 * 1024);
 
-/** Chunks cut from the pool at shifting offsets, each stamped with its number, so no two are alike. */
+/** The transfer's bytes, chunk by chunk, so 64 MiB never sits in memory twice. */
 function* generate(total: number): Generator<Buffer> {
   let index = 0;
-  for (let sent = 0; sent < total; sent += CHUNK, index++) {
-    const n = Math.min(CHUNK, total - sent);
-    const at = (index * 4099) % (POOL.length - CHUNK);
-    const buf = Buffer.allocUnsafe(n);
-    POOL.copy(buf, 0, at, at + n);
-    if (n >= 4) buf.writeUInt32LE(index, 0);
-    yield buf;
-  }
+  for (let sent = 0; sent < total; sent += CHUNK, index++) yield noiseChunk(POOL, index, Math.min(CHUNK, total - sent));
 }
 
 function mb(bytes: number): string {

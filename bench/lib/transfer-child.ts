@@ -10,6 +10,7 @@
 import type { Duplex } from 'node:stream';
 import { kinds, type StreamKind } from './kinds.js';
 import type { ChildMessage, TransferResult } from './measure.js';
+import { noisePool } from './noise.js';
 
 const CHUNK = 64 * 1024;
 /** The stream is this payload repeated; pseudo-random so no layer can compress or shortcut it. */
@@ -49,17 +50,9 @@ function fail(error: string): void {
   post({ type: 'result', result: r }, 1);
 }
 
-/** The same bytes in every process (sender and receiver may be different children): xorshift32, fixed seed. */
+/** The same bytes in every process (sender and receiver may be different children): fixed seed. */
 function makePayload(): Buffer {
-  const words = new Uint32Array(PAYLOAD / 4);
-  let x = 0x2545f491;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  return Buffer.from(words.buffer);
+  return noisePool(0x2545f491, PAYLOAD);
 }
 
 /**

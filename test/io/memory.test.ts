@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { noiseChunk, noisePool } from '../../bench/lib/noise.js';
 import { DEFAULT_RECV_WINDOW, DEFAULT_SEND_QUEUE } from '../../src/core/connection.js';
 import { connect, createServer, type Socket } from '../../src/io/index.js';
 
@@ -11,25 +12,12 @@ const TOTAL = 256 * MiB;
 const CHUNK = 64 * 1024;
 const SEED = 0x2545f491;
 
-/** 4 MiB of seeded noise; chunks are cut from it at shifting offsets and stamped with their number. */
 function pool(seed: number): Buffer {
-  const p = Buffer.allocUnsafe(4 * MiB);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < p.length; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    p.writeUInt32LE(x >>> 0, i);
-  }
-  return p;
+  return noisePool(seed, 4 * MiB);
 }
 
 function chunk(p: Buffer, index: number): Buffer {
-  const at = (index * 4099) % (p.length - CHUNK);
-  const b = Buffer.allocUnsafe(CHUNK);
-  p.copy(b, 0, at, at + CHUNK);
-  b.writeUInt32LE(index, 0);
-  return b;
+  return noiseChunk(p, index, CHUNK);
 }
 
 // A full collection before each sample, so the samples show what is live, not garbage not yet swept.
