@@ -310,10 +310,6 @@ export class ConnectionCore {
     this.hooks.needFlush();
   }
 
-  get finSent(): boolean {
-    return this.finSeq >= 0;
-  }
-
   /** Best-effort FIN for a socket destroyed or dropped without end(): one try, no retransmission. */
   sendFinOnce(now: number): void {
     if (!this.established || this.finSeq >= 0) return;
@@ -362,11 +358,6 @@ export class ConnectionCore {
     const ok = this.queuedBytes < this.sendQueueBytes;
     if (!ok) this.writeBlocked = true;
     return ok;
-  }
-
-  /** Unsent bytes held by the core. */
-  get queued(): number {
-    return this.queuedBytes;
   }
 
   /** Everything written, including a queued FIN, has been acknowledged. */
