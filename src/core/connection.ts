@@ -8,7 +8,7 @@
  *
  * Data and acks never go through the chart: see docs/design.md for the measured reason.
  */
-import type { PacketLayout } from '../wire/codec.js';
+import { createLayout, type PacketLayout, scanPacket } from '../wire/codec.js';
 import {
   EXT_NONE,
   EXT_SACK,
@@ -26,6 +26,7 @@ import { Ledbat, type LedbatOptions } from './ledbat.js';
 import { MTU_CEILING_DEFAULT, MTU_FLOOR_DEFAULT, MtuSearch } from './mtu.js';
 import { ReorderBuffer } from './reorder-buffer.js';
 import { RttEstimator } from './rtt.js';
+import { forEachSacked } from './sack.js';
 import { type AckResult, createAckResult, type OutPacket, SendBuffer } from './send-buffer.js';
 
 /** Lifecycle events the core raises for the statechart. */
@@ -38,17 +39,28 @@ export type CoreEvent =
   | { readonly type: 'RESET_RECEIVED' }
   | { readonly type: 'RTO_FIRED'; readonly count: number };
 
+/** BEP 29 packet type names, as traces show them. */
+export type PacketTypeName = 'DATA' | 'FIN' | 'STATE' | 'RESET' | 'SYN';
+const TYPE_NAMES: readonly PacketTypeName[] = ['DATA', 'FIN', 'STATE', 'RESET', 'SYN'];
+
+/** One packet in or out, as the `trace` hook sees it. */
 export interface TraceRecord {
   readonly kind: 'packet';
   readonly dir: 'in' | 'out';
+  /** µs, the core's clock. */
   readonly at: number;
-  readonly type: number;
+  readonly type: PacketTypeName;
   readonly connectionId: number;
   readonly seqNr: number;
   readonly ackNr: number;
   readonly windowSize: number;
+  /** Datagram bytes (header, extensions and payload). */
   readonly length: number;
-  readonly retransmit?: boolean;
+  /** Payload bytes. */
+  readonly payload: number;
+  /** Sequence numbers the packet's SACK extension reports received (beyond ack_nr + 1), if it has one. */
+  readonly sack?: readonly number[];
+  readonly retransmit: boolean;
 }
 
 export interface ConnectionHooks {
@@ -546,7 +558,7 @@ export class ConnectionCore {
     }
     const maxPayload = this.mtu.current - HEADER_SIZE;
     while (this.queuedBytes > 0 && !sb.full) {
-      const n = this.queuedBytes < maxPayload ? this.queuedBytes : maxPayload;
+      const n = Math.min(this.queuedBytes, maxPayload);
       const window = this.sendWindow();
       if (this.peerWindow === 0 && sb.bytesInFlight === 0) {
         this.armZeroWindowProbe(now);
@@ -583,7 +595,7 @@ export class ConnectionCore {
     while (n > 0) {
       const chunk = q[this.queueHead] as Uint8Array;
       const avail = chunk.length - this.queueOffset;
-      const take = avail < n ? avail : n;
+      const take = Math.min(avail, n);
       dst.set(take === chunk.length ? chunk : chunk.subarray(this.queueOffset, this.queueOffset + take), at);
       at += take;
       n -= take;
@@ -648,7 +660,7 @@ export class ConnectionCore {
     let at = HEADER_SIZE + 2 + EXT_BITS_LENGTH;
     while (pad > 0) {
       // Each piece is 2 + up to 255 bytes; never leave a single byte no piece could hold.
-      let len = pad - 2 > 255 ? 255 : pad - 2;
+      let len = Math.min(pad - 2, 255);
       if (pad - 2 - len === 1) len--;
       pad -= len + 2;
       out[at] = pad > 0 ? EXT_PADDING : EXT_NONE;
@@ -798,7 +810,7 @@ export class ConnectionCore {
   private tailProbeDelay(): number {
     const srtt = this.rtt.hasSample ? this.rtt.srttUs : this.rtt.rtoUs / 2;
     const d = 2 * srtt;
-    return d < TAIL_PROBE_MIN_US ? TAIL_PROBE_MIN_US : d;
+    return Math.max(d, TAIL_PROBE_MIN_US);
   }
 
   private onTailProbe(now: number): void {
@@ -868,17 +880,30 @@ export class ConnectionCore {
   }
 
   private traceRecord(dir: 'in' | 'out', buf: Uint8Array, length: number, now: number, retransmit: boolean): void {
-    const h = new PacketHeader(buf);
+    const view = buf.subarray(0, length);
+    const layout = createLayout();
+    if (scanPacket(view, layout) !== null) return;
+    const h = new PacketHeader(view);
+    let sack: number[] | undefined;
+    if (layout.sackOffset >= 0) {
+      const list: number[] = [];
+      forEachSacked(h.ackNr, view.subarray(layout.sackOffset, layout.sackOffset + layout.sackLength), (seq) =>
+        list.push(seq),
+      );
+      sack = list;
+    }
     this.hooks.trace?.({
       kind: 'packet',
       dir,
       at: now,
-      type: h.type,
+      type: TYPE_NAMES[h.type] ?? 'DATA',
       connectionId: h.connectionId,
       seqNr: h.seqNr,
       ackNr: h.ackNr,
       windowSize: h.windowSize,
       length,
+      payload: length - layout.payloadOffset,
+      ...(sack ? { sack } : {}),
       retransmit,
     });
   }
@@ -888,5 +913,5 @@ export class ConnectionCore {
 function earliest(a: number, b: number): number {
   if (a === 0) return b;
   if (b === 0) return a;
-  return a < b ? a : b;
+  return Math.min(a, b);
 }

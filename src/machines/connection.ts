@@ -29,15 +29,30 @@ import {
 
 export interface ConnectionConfig extends ConnectionOptions, Partial<LifecycleConfig> {}
 
+/** Which connection a trace record belongs to: the peer and the id this side receives on. */
+export interface TraceConnection {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** The connection id this side receives on (0 before an initiator has sent its SYN). */
+  readonly localId: number;
+}
+
+/** A packet in or out, with the connection it belongs to. */
+export interface PacketTraceRecord extends TraceRecord, TraceConnection {}
+
 /** A lifecycle state change, for traces. */
-export interface StateTraceRecord {
+export interface StateTraceRecord extends TraceConnection {
   readonly kind: 'state';
+  /** µs, the connection's clock. */
   readonly at: number;
+  /** The chart's state value, e.g. 'connecting' or { connected: { send: 'open', … } }. */
   readonly value: unknown;
+  /** The event that caused the change (e.g. 'SYN_ACKED', 'xstate.after.synRto…'). */
   readonly event: string;
 }
 
-export type ConnectionTrace = (record: TraceRecord | StateTraceRecord) => void;
+export type ConnectionTraceRecord = PacketTraceRecord | StateTraceRecord;
+export type ConnectionTrace = (record: ConnectionTraceRecord) => void;
 
 /** What a connection needs from the endpoint that owns it. */
 export interface ConnectionEnv {
@@ -94,6 +109,10 @@ export class Connection {
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     const trace = env.trace;
+    const packetTrace = trace
+      ? (r: TraceRecord) =>
+          trace({ ...r, remoteAddress: this.remoteAddress, remotePort: this.remotePort, localId: this.core.recvId })
+      : undefined;
     const hooks: ConnectionHooks = {
       transmit: (buf, length) => env.transmit(buf, length, this),
       deliver: (payload) => this.events.onData?.(payload),
@@ -104,7 +123,7 @@ export class Connection {
       writable: () => this.events.onDrain?.(),
       unreadBytes: () => this.events.unreadBytes?.() ?? 0,
       needFlush: () => env.needFlush(this),
-      trace,
+      trace: packetTrace,
     };
     this.core = new ConnectionCore(role, hooks, config);
     const host: ConnectionHost = {
@@ -126,20 +145,16 @@ export class Connection {
       idleTimeoutMs: config.idleTimeoutMs ?? DEFAULT_LIFECYCLE.idleTimeoutMs,
     };
     const { timers, now } = env;
+    const inspect = traceStates(env.inspect, trace, now, this);
     this.actor = createActor(connectionMachine, {
       input: { core: this.core, host, now, random16: env.random16, config: lifecycle },
-      ...(env.inspect ? { inspect: env.inspect } : {}),
+      ...(inspect ? { inspect } : {}),
       // XState's delays run on the endpoint's timer queue, so simulated time drives them too.
       clock: {
         setTimeout: (fn: (...args: unknown[]) => void, ms: number) => timers.schedule(now() + ms * 1000, fn),
         clearTimeout: (handle: unknown) => timers.cancel(handle as TimerHandle),
       },
     });
-    if (trace) {
-      this.actor.subscribe((snapshot) => {
-        trace({ kind: 'state', at: now(), value: snapshot.value, event: 'change' });
-      });
-    }
     this.actor.start();
   }
 
@@ -244,4 +259,38 @@ export class Connection {
     this.env.released(this);
     this.events.onClose?.(outcome, code);
   }
+}
+
+/**
+ * The inspection observer the actor gets: the user's, and, when tracing, one that records every
+ * snapshot with the event that produced it.
+ */
+function traceStates(
+  user: InspectObserver | undefined,
+  trace: ConnectionTrace | undefined,
+  now: () => number,
+  conn: Connection,
+): InspectObserver | undefined {
+  if (trace === undefined) return user;
+  const forward =
+    user === undefined ? undefined : typeof user === 'function' ? user : (e: InspectionEvent) => user.next?.(e);
+  let last: unknown;
+  return (e: InspectionEvent) => {
+    forward?.(e);
+    if (e.type !== '@xstate.snapshot') return;
+    const value = (e.snapshot as { value?: unknown }).value;
+    // Delayed and eventless transitions re-enter states; record changes only.
+    const key = JSON.stringify(value);
+    if (key === last) return;
+    last = key;
+    trace({
+      kind: 'state',
+      at: now(),
+      value,
+      event: e.event.type,
+      remoteAddress: conn.remoteAddress,
+      remotePort: conn.remotePort,
+      localId: conn.core === undefined ? 0 : conn.core.recvId,
+    });
+  };
 }

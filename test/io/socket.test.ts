@@ -14,7 +14,7 @@ import {
 } from '../../src/io/index.js';
 import type { StateTraceRecord } from '../../src/machines/connection.js';
 import { Prng } from '../../src/sim/prng.js';
-import { HEADER_SIZE, ST_DATA, ST_STATE, UTP_VERSION } from '../../src/wire/constants.js';
+import { HEADER_SIZE, ST_DATA, UTP_VERSION } from '../../src/wire/constants.js';
 import { PacketHeader } from '../../src/wire/header.js';
 import { closed, collect } from '../helpers/streams.js';
 
@@ -425,7 +425,7 @@ describe('backpressure', () => {
     });
     const server = createServer({
       trace: (r: TraceRecord | StateTraceRecord) => {
-        if (r.kind === 'packet' && r.dir === 'out' && r.type === ST_STATE && r.windowSize === 0 && zeroWindowAt === 0) {
+        if (r.kind === 'packet' && r.dir === 'out' && r.type === 'STATE' && r.windowSize === 0 && zeroWindowAt === 0) {
           zeroWindowAt = r.at;
           onZeroWindow();
         }
@@ -440,7 +440,7 @@ describe('backpressure', () => {
     c = connect(port, '127.0.0.1', {
       trace: (r) => {
         // The sender's zero-window probe: proof that it sat at a closed window for a while.
-        if (r.kind === 'packet' && r.dir === 'out' && r.type === ST_DATA && zeroWindowAt > 0) {
+        if (r.kind === 'packet' && r.dir === 'out' && r.type === 'DATA' && zeroWindowAt > 0) {
           if ((c?.stats().zeroWindowProbes ?? 0) > 0) onProbe();
         }
       },

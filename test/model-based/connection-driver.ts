@@ -14,7 +14,6 @@ import type { TraceRecord } from '../../src/core/connection.js';
 import { Connection, type ConnectionConfig, type StateTraceRecord } from '../../src/machines/connection.js';
 import { SimNetwork } from '../../src/sim/network.js';
 import { createSimEndpoint, type SimEndpoint } from '../../src/sim/utp.js';
-import { PACKET_TYPE_NAMES } from '../../src/wire/constants.js';
 import {
   type GeneratedPath,
   type ModelEvent,
@@ -74,7 +73,7 @@ export function feasible(_before: ModelSnapshot, _event: ModelEvent): boolean {
 }
 
 function packetName(r: TraceRecord): string {
-  const name = (PACKET_TYPE_NAMES[r.type] ?? `type${r.type}`).replace('ST_', '').replace('RESET', 'RST');
+  const name = r.type.replace('RESET', 'RST');
   return r.retransmit ? `${name}(re)` : name;
 }
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { TraceRecord } from '../../src/core/connection.js';
 import type { Connection, ConnectionConfig, StateTraceRecord } from '../../src/machines/connection.js';
 import { type LinkOptions, SimNetwork } from '../../src/sim/network.js';
-import { ST_FIN, ST_STATE } from '../../src/wire/constants.js';
+import { ST_STATE } from '../../src/wire/constants.js';
 import {
   brief,
   bulk,
@@ -469,11 +469,11 @@ describe('lifecycle: liveness', () => {
       // b's pure ack of a's FIN was dropped: the filter did bite.
       expect(p.b.dropped, msg).toBeGreaterThan(0);
       // a's FIN was acked by b's FIN (ack_nr = a's FIN seq), and a sent nothing again.
-      const bFin = inAtA.find((rec) => rec.type === ST_FIN);
+      const bFin = inAtA.find((rec) => rec.type === 'FIN');
       expect(bFin, msg).toBeDefined();
       expect(bFin!.ackNr).toBe(client.core.finSeq);
       expect(finAckedAt).toBe(bFin!.at);
-      expect(inAtA.some((rec) => rec.type === ST_STATE && rec.ackNr === client.core.finSeq)).toBe(false);
+      expect(inAtA.some((rec) => rec.type === 'STATE' && rec.ackNr === client.core.finSeq)).toBe(false);
       expect(client.core.stats().timeouts, msg).toBe(0);
       expect(client.core.stats().retransmits, msg).toBe(0);
       // Well before any retransmission timeout or the 30 s idle timeout.
