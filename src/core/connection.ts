@@ -64,8 +64,12 @@ export interface TraceRecord {
 }
 
 export interface ConnectionHooks {
-  /** Send one datagram to the peer. The bytes may be reused once this returns. */
-  transmit(buf: Uint8Array, length: number): void;
+  /**
+   * Send one datagram to the peer. Returns true when the transport still holds `buf` by reference
+   * after returning (Node's dgram queues a datagram it could not hand to the kernel at once): the
+   * core then never writes into that buffer again.
+   */
+  transmit(buf: Uint8Array, length: number): unknown;
   /** In-order payload for the application; the view stays valid (it is never written again). */
   deliver(payload: Uint8Array): void;
   lifecycle(event: CoreEvent): void;
@@ -86,7 +90,11 @@ export interface ConnectionOptions {
   sendQueueBytes?: number;
   /** Packets the send buffer holds (libutp OUTGOING_BUFFER_MAX_SIZE 1024). Power of two. */
   sendBufferPackets?: number;
-  /** Packets held for reordering (libutp REORDER_BUFFER_MAX_SIZE 1024). Power of two. */
+  /**
+   * Most packets held for reordering (power of two ≤ 32768). The buffer starts small and grows on
+   * demand up to this; the default covers any window a 16-bit sequence space allows, so a sender
+   * that honours our window never has packets dropped as too far ahead (libutp: 1024).
+   */
   reorderPackets?: number;
   /** uTP datagram sizes for path MTU discovery (header + payload, no IP/UDP headers). */
   mtuFloor?: number;
@@ -147,6 +155,11 @@ const EXT_BITS_LENGTH = 8;
 const ZERO_WINDOW_PROBE_MIN_US = 500_000;
 /** Floor of the tail-loss probe delay (RFC 8985's TLP uses 2·SRTT; a floor keeps loopback from probing needlessly). */
 const TAIL_PROBE_MIN_US = 10_000;
+/**
+ * SYN-ACK resends while an acceptor holds data for an initiator it has not heard from (the
+ * initiator's ack of the SYN-ACK was lost). Bounded, since the SYN may be spoofed.
+ */
+const SYN_ACK_RESENDS = 3;
 
 const EMPTY = new Uint8Array(0);
 
@@ -178,7 +191,13 @@ export class ConnectionCore {
   private synSends = 0;
   /** The data path runs once the handshake is known to be done on our side. */
   private established = false;
+  /**
+   * Acceptor: the initiator has sent something since its SYN, so it has our SYN-ACK and knows
+   * where our stream starts. No DATA or FIN goes out before that (see `flushData`).
+   */
   private peerHeard = false;
+  /** Acceptor, not heard from yet, with data waiting: when to send the SYN-ACK again. */
+  private synAckDeadline = 0;
 
   // Send side.
   private readonly queue: Uint8Array[] = [];
@@ -245,16 +264,23 @@ export class ConnectionCore {
     this.rtt = new RttEstimator(rttOpts);
     this.sendBufferPackets = opts.sendBufferPackets ?? 1024;
     this.sb = new SendBuffer({ capacity: this.sendBufferPackets, packetBytes: this.mtu.current, initialSeq: 0 });
-    this.reorder = new ReorderBuffer({ capacity: opts.reorderPackets ?? 1024 });
+    this.reorder = new ReorderBuffer({ capacity: opts.reorderPackets ?? reorderCapacityFor(this.recvWindowBytes) });
   }
 
   // ---------------------------------------------------------------- commands the chart calls
 
-  /** Initiator: pick ids and send the SYN (again, on a retry: same seq_nr, as libutp). */
-  sendSyn(now: number, recvId: number, initialSeq: number): void {
-    if (!this.established && this.synSeq === 0 && this.recvId === 0) {
-      this.recvId = recvId & 0xffff;
-      this.sendId = seqAdd(this.recvId, 1);
+  /**
+   * Initiator: the id we receive on (the endpoint picks one no other connection to this peer
+   * uses); we send with id + 1 (BEP 29).
+   */
+  assignIds(recvId: number): void {
+    this.recvId = recvId & 0xffff;
+    this.sendId = seqAdd(this.recvId, 1);
+  }
+
+  /** Initiator: send the SYN (again, on a retry: same seq_nr, as libutp; `initialSeq` is used the first time). */
+  sendSyn(now: number, initialSeq: number): void {
+    if (this.synSends === 0) {
       this.synSeq = initialSeq & 0xffff;
       this.sb = new SendBuffer({
         capacity: this.sendBufferPackets,
@@ -352,6 +378,7 @@ export class ConnectionCore {
     this.rtoDeadline = 0;
     this.zeroWindowDeadline = 0;
     this.tlpDeadline = 0;
+    this.synAckDeadline = 0;
     this.queue.length = 0;
     this.queueHead = 0;
     this.queuedBytes = 0;
@@ -411,10 +438,12 @@ export class ConnectionCore {
       return;
     }
     if (!this.established) {
-      // Initiator waiting for the SYN-ACK: any STATE or DATA acking our SYN completes the handshake.
-      if (this.role !== 'initiator' || this.recvId === 0 || h.ackNr !== this.synSeq) return;
-      if (type !== ST_STATE && type !== ST_DATA) return;
-      // libutp: the SYN-ACK's seq_nr is the acceptor's next seq, so everything before it counts as received.
+      // Initiator waiting for the SYN-ACK: a STATE acking our SYN. Its seq_nr is where the
+      // acceptor's stream starts — an acceptor sends no DATA before it hears from us, so nothing
+      // before that seq_nr exists. A DATA here would come from a peer that wrote before the
+      // handshake completed; taking its seq_nr as the start could skip earlier lost packets, so it
+      // is ignored (it will be retransmitted).
+      if (this.role !== 'initiator' || this.recvId === 0 || h.ackNr !== this.synSeq || type !== ST_STATE) return;
       this.reorder.init(seqAdd(h.seqNr, -1));
       this.established = true;
       this.peerWindow = h.windowSize;
@@ -428,11 +457,6 @@ export class ConnectionCore {
       if (this.closed) return;
     }
 
-    const ts = h.timestamp;
-    const theirDelay = ts === 0 ? 0 : tsDiff(ts32(now), ts);
-    this.replyMicro = theirDelay;
-    this.ledbat.onDelaySample(now, h.timestampDiff, theirDelay);
-
     const payloadLength = buf.length - layout.payloadOffset;
     const sack =
       layout.sackOffset >= 0 ? buf.subarray(layout.sackOffset, layout.sackOffset + layout.sackLength) : undefined;
@@ -440,11 +464,27 @@ export class ConnectionCore {
     const ack = this.ack;
     this.sb.onAck(h.ackNr, sack, now, type === ST_STATE && payloadLength === 0, ack);
     if (ack.invalid) {
-      // libutp drops a packet whose ack_nr acknowledges what was never sent: spoofed or broken.
+      // libutp drops a packet whose ack_nr acknowledges what was never sent, or lies far behind
+      // what was acked: spoofed or broken. Nothing of it counts, its delay sample included.
       this.s.invalidAcks++;
       return;
     }
+    const ts = h.timestamp;
+    const theirDelay = ts === 0 ? 0 : tsDiff(ts32(now), ts);
+    this.replyMicro = theirDelay;
+    this.ledbat.onDelaySample(now, h.timestampDiff, theirDelay);
     this.peerWindow = h.windowSize;
+    // Initiator: a SYN-ACK again, though we completed the handshake: the acceptor has not heard our
+    // ack of it (lost) and holds data for us until it does. Ack it again.
+    if (
+      this.role === 'initiator' &&
+      type === ST_STATE &&
+      h.ackNr === this.synSeq &&
+      h.seqNr === seqAdd(this.reorder.ackNr, 1) &&
+      this.reorder.bufferedCount === 0
+    ) {
+      this.ackPending = true;
+    }
     if (!this.peerHeard) {
       this.peerHeard = true;
       // A utpx initiator acks the SYN-ACK at once with a bare STATE (ack_nr = SYN-ACK seq − 1): the
@@ -459,7 +499,12 @@ export class ConnectionCore {
       ) {
         this.rtt.onSample(now - this.synSentAt);
       }
-      if (this.role === 'acceptor') this.hooks.lifecycle({ type: 'PEER_ACKED' });
+      if (this.role === 'acceptor') {
+        this.synAckDeadline = 0;
+        // Data and a FIN that waited for the initiator may go now.
+        if (this.queuedBytes > 0 || this.finQueued) this.hooks.needFlush();
+        this.hooks.lifecycle({ type: 'PEER_ACKED' });
+      }
       if (this.closed) return;
     }
     if (ack.ackedPackets > 0) this.onAcked(now, flightBefore);
@@ -504,13 +549,17 @@ export class ConnectionCore {
   private onData(seq: number, isFin: boolean, buf: Uint8Array, offset: number, length: number): void {
     this.ackPending = true;
     if (this.eofSeq >= 0 && seqDiff(seq, this.eofSeq) > 0) return; // nothing exists past the FIN
+    const payload = length > 0 ? buf.subarray(offset, offset + length) : EMPTY;
+    const r = this.reorder.receive(seq, payload);
+    // A FIN counts only where a packet of this stream can be: not at a seq already delivered (a
+    // stale FIN would end the stream early) and not beyond the reorder window (one far ahead would
+    // wait forever for data that never comes).
+    if (r === 'duplicate' || r === 'too-far') return;
     if (isFin && this.eofSeq < 0) {
       this.eofSeq = seq;
       this.hooks.lifecycle({ type: 'FIN_RECEIVED' });
       if (this.closed) return;
     }
-    const payload = length > 0 ? buf.subarray(offset, offset + length) : EMPTY;
-    const r = this.reorder.receive(seq, payload);
     if (r !== 'in-order') return;
     if (length > 0) this.deliver(payload);
     for (let next = this.reorder.shift(); next !== undefined; next = this.reorder.shift()) {
@@ -546,6 +595,16 @@ export class ConnectionCore {
 
   private flushData(now: number): void {
     const sb = this.sb;
+    if (this.role === 'acceptor' && !this.peerHeard) {
+      // Nothing but the SYN-ACK until the initiator is heard from: if the SYN-ACK were lost, a DATA
+      // arriving first would be taken (by libutp) as the start of our stream, and the packets before
+      // it would be skipped — bytes missing from a stream that ends cleanly. Queued data waits; the
+      // SYN-ACK is sent again in case the initiator's ack of it was lost.
+      if ((this.queuedBytes > 0 || this.finQueued) && this.synAckDeadline === 0 && this.synSends <= SYN_ACK_RESENDS) {
+        this.synAckDeadline = now + this.rtt.rtoUs * 2 ** (this.synSends - 1);
+      }
+      return;
+    }
     // Lost packets go first: they hold up the receiver's in-order delivery.
     for (let p = sb.nextResend(); p !== undefined; p = sb.nextResend()) {
       if (sb.bytesInFlight > 0 && sb.bytesInFlight + p.payloadLength > this.sendWindow()) return;
@@ -636,8 +695,10 @@ export class ConnectionCore {
     if (probe >= p.length + 2 + EXT_BITS_LENGTH) {
       this.mtu.onProbeSent(p.seqNr, probe);
       this.emit(this.padded(p, probe), probe, now, false);
-    } else {
-      this.emit(p.buf, p.length, now, retransmit);
+    } else if (this.emit(p.buf, p.length, now, retransmit)) {
+      // The transport queued the slot's buffer by reference: the slot continues in a copy, so a
+      // retransmission (or the next packet in this slot) cannot rewrite the queued datagram.
+      p.buf = p.buf.slice();
     }
     this.sb.onSent(p, now);
     this.ackPending = false;
@@ -715,7 +776,9 @@ export class ConnectionCore {
     const buf = new Uint8Array(HEADER_SIZE + 2 + MAX_SACK_BYTES);
     this.writeHeader(buf, ST_STATE, this.sendId, now, this.sb.nextSeq, this.reorder.ackNr);
     let len = HEADER_SIZE;
-    if (this.reorder.bufferedCount > 0 && this.eofSeq < 0) {
+    // Holes before a FIN are SACKed like any others (libutp does): the sender repairs them by fast
+    // retransmit instead of waiting for its retransmission timeout.
+    if (this.reorder.bufferedCount > 0) {
       const n = this.reorder.writeSack(buf.subarray(HEADER_SIZE + 2, HEADER_SIZE + 2 + MAX_SACK_BYTES));
       if (n > 0) {
         this.tx.extension = EXT_SACK;
@@ -756,23 +819,34 @@ export class ConnectionCore {
     h.ackNr = ack;
   }
 
-  private emit(buf: Uint8Array, length: number, now: number, retransmit: boolean): void {
+  /** Returns true when the transport kept `buf` by reference. */
+  private emit(buf: Uint8Array, length: number, now: number, retransmit: boolean): boolean {
     this.s.packetsSent++;
     this.s.bytesSent += length;
     this.lastSentAt = now;
     if (this.hooks.trace) this.traceRecord('out', buf, length, now, retransmit);
-    this.hooks.transmit(buf, length);
+    return this.hooks.transmit(buf, length) === true;
   }
 
   // ---------------------------------------------------------------- timers
 
   /** The earliest time `handleTimeout` has work, or 0 for none. */
   nextDeadline(): number {
-    return earliest(earliest(this.rtoDeadline, this.zeroWindowDeadline), this.tlpDeadline);
+    return earliest(
+      earliest(earliest(this.rtoDeadline, this.zeroWindowDeadline), this.tlpDeadline),
+      this.synAckDeadline,
+    );
   }
 
   handleTimeout(now: number): void {
     if (this.closed) return;
+    if (this.synAckDeadline !== 0 && now >= this.synAckDeadline) {
+      this.synAckDeadline = 0;
+      if (!this.peerHeard) {
+        this.sendSynAck(now);
+        this.flushData(now); // re-arms the next resend while data still waits
+      }
+    }
     if (this.rtoDeadline !== 0 && now >= this.rtoDeadline) this.onRto(now);
     if (this.closed) return;
     if (this.tlpDeadline !== 0 && now >= this.tlpDeadline) this.onTailProbe(now);
@@ -907,6 +981,18 @@ export class ConnectionCore {
       retransmit,
     });
   }
+}
+
+/**
+ * Reorder slots for a receive window: enough for the window in packets of 512 payload bytes
+ * (below any path's MTU floor), so a sender that honours the window never finds a packet dropped
+ * as too far ahead; a power of two at most 32768.
+ */
+function reorderCapacityFor(windowBytes: number): number {
+  const packets = Math.ceil(windowBytes / 512);
+  let n = 64;
+  while (n < packets && n < 32768) n *= 2;
+  return n;
 }
 
 /** The earlier of two deadlines, where 0 means none. */

@@ -3,8 +3,10 @@
  * gap before them fills. The in-order case never touches the buffer (the caller consumes the payload
  * straight away), so a loss-free stream costs one comparison per packet.
  *
- * Entries live in a ring indexed by seqNr & (capacity − 1). Every stored seq lies in
- * ackNr + 1 … ackNr + capacity, so no two of them share a slot.
+ * Entries live in a ring indexed by seqNr & (size − 1). Every stored seq lies in ackNr + 1 …
+ * ackNr + size, so no two of them share a slot. The ring starts small and doubles (rehashing what
+ * it holds) when a packet lands beyond it, up to `capacity`: an idle connection keeps a few hundred
+ * bytes, a fast one with a wide window gets the slots its window needs.
  */
 import { seqAdd, seqDiff } from '../wire/seq.js';
 
@@ -14,14 +16,17 @@ export const REORDER_BUFFER_MAX_SIZE = 1024;
 export type ReceiveResult = 'in-order' | 'buffered' | 'duplicate' | 'too-far';
 
 export interface ReorderBufferOptions {
-  /** Packets; a power of two, at most 32768. */
+  /** Most packets held ahead of a gap; a power of two, at most 32768 (half the sequence space). */
   capacity: number;
 }
 
+/** Slots a new buffer starts with. */
+const INITIAL_SLOTS = 64;
+
 export class ReorderBuffer {
   private readonly capacity: number;
-  private readonly mask: number;
-  private readonly payloads: (Uint8Array | undefined)[];
+  private mask: number;
+  private payloads: (Uint8Array | undefined)[];
   private _ackNr = 0;
   private _bufferedCount = 0;
   private _bufferedBytes = 0;
@@ -37,8 +42,30 @@ export class ReorderBuffer {
       throw new RangeError(`reorder buffer capacity must be a power of two ≤ 32768, got ${capacity}`);
     }
     this.capacity = capacity;
-    this.mask = capacity - 1;
-    this.payloads = new Array<Uint8Array | undefined>(capacity).fill(undefined);
+    const slots = Math.min(capacity, INITIAL_SLOTS);
+    this.mask = slots - 1;
+    this.payloads = new Array<Uint8Array | undefined>(slots).fill(undefined);
+  }
+
+  /** Slots allocated now (grows on demand up to the capacity). */
+  get slots(): number {
+    return this.payloads.length;
+  }
+
+  /** Double the ring until seq distance `d` fits, moving what is held to its new slots. */
+  private grow(d: number): void {
+    let size = this.payloads.length;
+    while (size < d) size *= 2;
+    const old = this.payloads;
+    const next = new Array<Uint8Array | undefined>(size).fill(undefined);
+    const mask = size - 1;
+    for (let k = 1; k <= old.length; k++) {
+      const seq = (this._ackNr + k) & 0xffff;
+      const p = old[seq & this.mask];
+      if (p !== undefined) next[seq & mask] = p;
+    }
+    this.payloads = next;
+    this.mask = mask;
   }
 
   /** ackNr: the last seq considered received; the next expected is ackNr + 1. Drops anything buffered. */
@@ -86,6 +113,7 @@ export class ReorderBuffer {
       this._tooFar++;
       return 'too-far';
     }
+    if (d > this.payloads.length) this.grow(d);
     const i = seqNr & this.mask;
     if (this.payloads[i] !== undefined) {
       // Also covers ackNr + 1 arriving again before the caller drained it with shift().

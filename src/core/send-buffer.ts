@@ -19,6 +19,8 @@ import { seqAdd, seqDiff } from '../wire/seq.js';
 
 /** libutp DUPLICATE_ACKS_BEFORE_RESEND */
 export const DUPLICATE_ACKS_BEFORE_RESEND = 3;
+/** libutp ACK_NR_ALLOWED_WINDOW: slack for acks older than the last one, beyond the window in packets. */
+export const ACK_NR_ALLOWED_BEHIND = DUPLICATE_ACKS_BEFORE_RESEND;
 /** libutp OUTGOING_BUFFER_MAX_SIZE — a sensible capacity for a connection's send buffer. */
 export const OUTGOING_BUFFER_MAX_SIZE = 1024;
 
@@ -91,6 +93,8 @@ export class SendBuffer {
   /** Order of the slot's latest transmission (1, 2, …); survives a selective ACK, for the loss rule. */
   private readonly sendOrder: Float64Array;
   private sendCounter = 0;
+  /** Most packets ever in flight at once: how far behind a legitimate (reordered) ack can be. */
+  private maxPacketsInFlight = 0;
 
   private _nextSeq: number;
   private _oldestSeq: number;
@@ -213,7 +217,7 @@ export class SendBuffer {
       this.inFlight[i] = 1;
       this.flightBytes[i] = p.payloadLength;
       this._bytesInFlight += p.payloadLength;
-      this._packetsInFlight++;
+      if (++this._packetsInFlight > this.maxPacketsInFlight) this.maxPacketsInFlight = this._packetsInFlight;
     }
     p.transmissions++;
     p.sentAt = nowUs;
@@ -239,8 +243,10 @@ export class SendBuffer {
     const ahead = (ackNr - prevAck) & 0xffff;
     if (ahead > sentSpan) {
       const behind = (prevAck - ackNr) & 0xffff;
-      // Ahead of anything sent (libtorrent's pitfall: acking queued-but-unsent data) or hopelessly stale.
-      if (behind > this.capacity) {
+      // Ahead of anything sent (libtorrent's pitfall: acking queued-but-unsent data), or further
+      // behind than any ack the peer can have sent: a packet it sent earlier carries an ack at most
+      // our largest window behind the current one (libutp allows its window in packets + 3).
+      if (behind > this.maxPacketsInFlight + ACK_NR_ALLOWED_BEHIND) {
         out.invalid = true;
         return;
       }
@@ -395,13 +401,19 @@ export class SendBuffer {
     return -1;
   }
 
-  /** The newest packet ever sent that is still unacked (live), or undefined: what a tail-loss probe resends. */
+  /**
+   * The newest sent packet still unacked (live), or undefined: what a tail-loss probe resends. The
+   * newest ones may have been SACKed already (a lost tail before a FIN that got through); the probe
+   * then resends the newest hole. O(packets SACKed at the tail): called on a probe timeout only.
+   */
   newestSent(): OutPacket | undefined {
     if (this._count === 0) return undefined;
-    const s = seqAdd(this.sentEnd, -1);
-    const i = s & this.mask;
-    if (((s - this._oldestSeq) & 0xffff) >= ((this.sentEnd - this._oldestSeq) & 0xffff)) return undefined;
-    return this.live[i] === 1 && this.slots[i]!.transmissions > 0 ? this.slots[i] : undefined;
+    const span = (this.sentEnd - this._oldestSeq) & 0xffff;
+    for (let k = 1; k <= span; k++) {
+      const i = (this.sentEnd - k) & this.mask;
+      if (this.live[i] === 1 && this.slots[i]!.transmissions > 0) return this.slots[i];
+    }
+    return undefined;
   }
 
   /** O(count): meant for the retransmission timeout, not for every packet. */

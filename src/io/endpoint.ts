@@ -17,10 +17,14 @@ import {
 import { createLayout, scanPacket } from '../wire/codec.js';
 import { HEADER_SIZE, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, UTP_VERSION } from '../wire/constants.js';
 import { PacketHeader } from '../wire/header.js';
-import { seqAdd, ts32 } from '../wire/seq.js';
+import { seqAdd, seqDiff, ts32 } from '../wire/seq.js';
 
 export interface Transport {
-  send(buf: Uint8Array, offset: number, length: number, port: number, address: string): void;
+  /**
+   * Send one datagram. Return true when `buf` is still held by reference after returning (queued,
+   * not yet copied to the kernel): the sender must then not write into it again.
+   */
+  send(buf: Uint8Array, offset: number, length: number, port: number, address: string): unknown;
 }
 
 export interface EndpointOptions {
@@ -53,13 +57,23 @@ interface Lingering {
   readonly port: number;
   readonly sendId: number;
   readonly seqNr: number;
-  /** Advances over what the peer sends after we stopped reading (destroyed): acked, discarded. */
+  /**
+   * The last seq the application received in order. Only what it covers is acked again, and the
+   * peer's FIN right after it: data beyond it never reached the application, so acking it would
+   * tell the sender it arrived. Such data gets a RST instead.
+   */
   ackNr: number;
   readonly until: number;
+  /** Answered with a RST: forget it. */
+  reset: boolean;
 }
 
-/** How long a closed connection's ids are remembered (lazily purged, no timer). */
-const LINGER_US = 10_000_000;
+/**
+ * How long a closed connection's ids are remembered (lazily purged, no timer): TCP's TIME_WAIT
+ * (2·MSL, 60 s on Linux). A peer whose FIN's ack was lost retransmits it on a backed-off RTO that
+ * reaches 16 s and more on a lossy path; a shorter memory turns its clean end into a RST.
+ */
+const LINGER_US = 60_000_000;
 const LINGER_PURGE_AT = 1024;
 /** Longer than utp-native's 500 ms between libutp timeout checks, where a socket it closes is freed. */
 const RESET_QUIET_US = 2_000_000;
@@ -70,6 +84,8 @@ export interface EndpointStats {
   notUtp: number;
   /** uTP packets for no connection we know. */
   unknownConnection: number;
+  /** Datagrams with a valid uTP header but a broken extension chain: dropped. */
+  malformed: number;
   resetsSent: number;
   /** Late packets of cleanly closed connections answered with an ack. */
   lingerAcks: number;
@@ -103,6 +119,7 @@ export class Endpoint {
     datagrams: 0,
     notUtp: 0,
     unknownConnection: 0,
+    malformed: 0,
     resetsSent: 0,
     lingerAcks: 0,
     synsRejected: 0,
@@ -128,8 +145,7 @@ export class Endpoint {
   /** Open a connection to a peer. */
   connect(port: number, address: string, config: ConnectionConfig = {}): Connection {
     const conn = this.create('initiator', address, port, config);
-    conn.connect();
-    // The SYN chose the receive id; register under it (re-pick on a clash with this peer).
+    conn.connect(this.freeRecvId(address, port));
     this.register(conn);
     this.stats.connectionsOpened++;
     this.requestFlush();
@@ -140,9 +156,15 @@ export class Endpoint {
   handleDatagram(buf: Uint8Array, address: string, port: number): void {
     this.stats.datagrams++;
     const layout = this.layout;
-    if (scanPacket(buf, layout) !== null) {
-      this.stats.notUtp++;
-      this.onMessage?.(buf, address, port);
+    const invalid = scanPacket(buf, layout);
+    if (invalid !== null) {
+      // A valid header whose extension chain is broken is a damaged or hostile uTP packet, not
+      // someone else's protocol sharing the port: drop it rather than hand it to the application.
+      if (invalid === 'EXTENSION_OVERRUN' || invalid === 'BAD_SACK_LENGTH') this.stats.malformed++;
+      else {
+        this.stats.notUtp++;
+        this.onMessage?.(buf, address, port);
+      }
       return;
     }
     const h = this.header.reset(buf);
@@ -153,9 +175,15 @@ export class Endpoint {
       return;
     }
     let conn = this.find(id, address, port);
-    // libutp matches a RST to either id of the pair; ethereum/utp broke interop until it did too.
+    // A RST may carry either id of the pair (libutp matches both; ethereum/utp broke interop until it
+    // did too) — but only the send id of the connection it names, as libutp checks.
     if (conn === undefined && type === ST_RESET) {
-      conn = this.find(seqAdd(id, 1), address, port) ?? this.find(seqAdd(id, -1), address, port);
+      conn = this.find(seqAdd(id, 1), address, port);
+      if (conn !== undefined && conn.sendId !== id) conn = undefined;
+      if (conn === undefined) {
+        conn = this.find(seqAdd(id, -1), address, port);
+        if (conn !== undefined && conn.sendId !== id) conn = undefined;
+      }
     }
     if (conn === undefined && type !== ST_RESET && this.answerLingering(id, type, h.seqNr, address, port)) return;
     if (conn === undefined) {
@@ -187,7 +215,9 @@ export class Endpoint {
     // A retried SYN for a connection we already accepted goes to it (it re-sends the SYN-ACK).
     const existing = this.find(seqAdd(id, 1), address, port);
     if (existing !== undefined) {
-      existing.handlePacket(buf, this.layout);
+      if (existing.core.role === 'acceptor' && existing.sendId === id) existing.handlePacket(buf, this.layout);
+      // Its id is taken by a connection of ours to this peer: refuse, and the peer tries another.
+      else this.sendReset(id, this.header.reset(buf).seqNr, address, port);
       return;
     }
     const maxHalfOpen = this.opts.maxHalfOpen ?? 64;
@@ -250,6 +280,19 @@ export class Endpoint {
     return undefined;
   }
 
+  /**
+   * A receive id no connection to this peer uses, live or lingering (16-bit ids clash by the
+   * birthday bound once a few hundred connections share one peer; libutp draws again too).
+   */
+  private freeRecvId(address: string, port: number): number {
+    for (;;) {
+      const id = Math.floor(this.random() * 0x10000) & 0xffff;
+      if (this.find(id, address, port) !== undefined) continue;
+      if (this.lingering.get(id)?.some((l) => l.port === port && l.address === address) === true) continue;
+      return id;
+    }
+  }
+
   private register(c: Connection): void {
     if (c.closed) return;
     const id = c.recvId;
@@ -291,6 +334,7 @@ export class Endpoint {
       seqNr: c.core.nextSeqNr,
       ackNr: c.core.ackNr,
       until: now + LINGER_US,
+      reset: false,
     };
     const list = this.lingering.get(c.recvId);
     if (list === undefined) this.lingering.set(c.recvId, [record]);
@@ -303,10 +347,19 @@ export class Endpoint {
     if (list === undefined) return false;
     const now = this.opts.now();
     for (const l of list) {
-      if (l.port !== port || l.address !== address || l.until <= now) continue;
-      // Only data and FIN are acked; answering a STATE could ping-pong with a peer that lingers too.
+      if (l.port !== port || l.address !== address || l.until <= now || l.reset) continue;
+      // Only data and FIN are answered; answering a STATE could ping-pong with a peer that lingers too.
       if (type !== ST_DATA && type !== ST_FIN) return true;
-      if (seqAdd(l.ackNr, 1) === seqNr) l.ackNr = seqNr;
+      const next = seqAdd(l.ackNr, 1);
+      if (seqNr === next && type === ST_FIN) {
+        l.ackNr = seqNr; // the peer's FIN right after all it sent: its stream ends cleanly
+      } else if (seqDiff(seqNr, l.ackNr) > 0) {
+        // New data the application will never read (it closed or destroyed its socket): the
+        // sender must learn that it did not arrive.
+        l.reset = true;
+        if (this.resetAllowed(recvId, address, port)) this.sendReset(l.sendId, seqNr, address, port);
+        return true;
+      }
       const buf = new Uint8Array(HEADER_SIZE);
       const h = new PacketHeader(buf);
       h.type = ST_STATE;

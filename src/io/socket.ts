@@ -209,8 +209,11 @@ export class Socket extends Duplex {
     this.clearIdleTimer();
     const conn = this.connection;
     if (conn !== undefined && !conn.closed) {
-      // A plain destroy() ends politely (one FIN); one with an error resets the peer.
-      conn.destroy(err ? errorCode(err) : undefined);
+      // A plain destroy() ends politely (one FIN); one with an error resets the peer, and so does
+      // one that leaves received bytes unread (as TCP's close() does): the sender must not take
+      // bytes the application never read for delivered.
+      const code = err ? errorCode(err) : this.readableLength > 0 ? 'ECONNABORTED' : undefined;
+      conn.destroy(code);
       this.host.kick();
     }
     const held = this.heldCallback;

@@ -17,6 +17,8 @@ export interface UdpOptions {
 export interface UdpStats {
   /** Datagrams handed to the kernel (or to libuv's queue when the kernel buffer was full). */
   sent: number;
+  /** Of those, sends libuv queued (kernel buffer full): held by reference until they leave. */
+  queued: number;
   /** Sends that failed, synchronously (bad port, not bound) or asynchronously (EMSGSIZE, EHOSTUNREACH, …). */
   sendErrors: number;
   received: number;
@@ -56,6 +58,7 @@ const noop = (): void => {};
 export class UdpTransport extends EventEmitter {
   readonly stats: UdpStats = {
     sent: 0,
+    queued: 0,
     sendErrors: 0,
     received: 0,
     droppedAfterClose: 0,
@@ -165,22 +168,32 @@ export class UdpTransport extends EventEmitter {
     });
   }
 
-  send(buf: Uint8Array, offset: number, length: number, port: number, address: string): void {
+  /**
+   * Returns true when dgram kept `buf` by reference: the kernel buffer was full, so libuv queued the
+   * datagram (Node never copies it). The caller must not write into `buf` until it has left; the
+   * protocol core then moves the packet to a fresh buffer.
+   */
+  send(buf: Uint8Array, offset: number, length: number, port: number, address: string): boolean {
     if (this.closing) {
       this.stats.droppedAfterClose++;
-      return;
+      return false;
     }
     const socket = this.socket;
     if (socket === null || !this.bound) {
       this.sendFailed(codedError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'send() before bind() completed'));
-      return;
+      return false;
     }
     try {
       socket.send(buf, offset, length, port, address, this.afterSend);
       this.stats.sent++;
     } catch (err) {
       this.sendFailed(err);
+      return false;
     }
+    // libuv tries the send at once and queues it only when that fails (or others wait before it).
+    if (socket.getSendQueueCount() === 0) return false;
+    this.stats.queued++;
+    return true;
   }
 
   /** Sets the single receiver of datagrams; it replaces any previous one. */

@@ -91,8 +91,8 @@ export const connectionMachine = setup({
   actions: {
     sendSyn: ({ context }) => {
       context.synAttempts++;
-      if (context.core.recvId === 0) context.core.sendSyn(context.now(), context.random16() || 1, context.random16());
-      else context.core.sendSyn(context.now(), context.core.recvId, context.core.synSeqNr);
+      // The endpoint assigned the ids; the initial seq_nr is drawn for the first SYN only.
+      context.core.sendSyn(context.now(), context.random16());
     },
     backoffSyn: assign({ synRtoMs: ({ context }) => context.synRtoMs * 2 }),
     acceptSyn: ({ context, event }) => {
@@ -183,8 +183,9 @@ export const connectionMachine = setup({
       },
     },
     synReceived: {
-      // The acceptor may send data at once (libutp waits for the initiator's first DATA); the
-      // state only records that the initiator has not been heard from since its SYN.
+      // The SYN-ACK went out; the initiator has not been heard from since its SYN. The core sends
+      // nothing else until it is (no DATA or FIN: see ConnectionCore.flushData), so no retransmission
+      // timeout can fire here; data the application writes waits.
       after: {
         // A quiet libutp initiator sends nothing until it has data or its keepalive is due, so
         // the bound waits for one keepalive interval plus the connect timeout before giving up.
@@ -192,19 +193,11 @@ export const connectionMachine = setup({
       },
       on: {
         PEER_ACKED: { target: 'connected', actions: 'notifyConnected' },
-        // libutp drops a half-open incoming connection at its first retransmission timeout: its
-        // acceptor never sends data before the initiator's first DATA, so an RTO there means a
-        // spoofed SYN. A utpx acceptor may write first, and the SYN-ACK's ack or the first data's may
-        // simply be lost: it retries like a connected socket, and halfOpenTimeout still bounds the wait.
-        RTO_FIRED: {
-          guard: 'retransmitLimitReached',
-          target: 'timedOut',
-          actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } },
-        },
         RESET_RECEIVED: { target: 'reset', actions: { type: 'recordCode', params: { code: 'ECONNRESET' } } },
         END: { actions: ['requestEnd', 'queueFin'] },
         DESTROY: [
           { guard: 'hasError', target: 'destroyed', actions: ['recordDestroyCode', 'sendReset'] },
+          // Nothing was sent, so a FIN at the stream's first seq_nr follows no packet that could be lost.
           { target: 'destroyed', actions: 'sendFinOnce' },
         ],
       },

@@ -59,7 +59,8 @@ export interface ConnectionEnv {
   timers: TimerQueue;
   now: () => number;
   random16: () => number;
-  transmit: (buf: Uint8Array, length: number, conn: Connection) => void;
+  /** Returns true when the transport kept `buf` by reference (see ConnectionHooks.transmit). */
+  transmit: (buf: Uint8Array, length: number, conn: Connection) => unknown;
   needFlush: (conn: Connection) => void;
   /** Called once when the connection reaches a final state. */
   released: (conn: Connection) => void;
@@ -175,7 +176,9 @@ export class Connection {
     return this.core.sendId;
   }
 
-  connect(): void {
+  /** Initiator: open the connection, receiving on `recvId` (the endpoint picked one free for this peer). */
+  connect(recvId: number): void {
+    this.core.assignIds(recvId);
     this.actor.send({ type: 'CONNECT' });
     this.afterInput();
   }

@@ -54,6 +54,14 @@ export interface LinkOptions {
   queueBytes?: number;
   /** Largest UDP payload the link carries, bytes; larger datagrams are dropped. Default Infinity. */
   mtu?: number;
+  /**
+   * Scripted fates by position: the Nth datagram offered to this link (1-based, counted from the
+   * link's creation or from the last `setLink`) is dropped, delivered twice, or held back the given
+   * µs. Applied before the random options, so a test can lose exactly one handshake or close packet.
+   */
+  dropNth?: readonly number[];
+  duplicateNth?: readonly number[];
+  delayNth?: ReadonlyMap<number, number> | readonly (readonly [number, number])[];
 }
 
 export interface LinkStats {
@@ -75,6 +83,8 @@ export interface LinkStats {
   droppedMtu: number;
   /** Arrived at a port with no bound socket (or one with no handler). */
   unbound: number;
+  /** Dropped by `dropNth`. */
+  droppedScripted: number;
   /** Payload bytes handed to sockets, duplicates included. */
   bytesDelivered: number;
   /** Largest time a datagram waited in the queue before its serialization started, µs. */
@@ -147,6 +157,9 @@ class Link {
   bandwidthBps = Number.POSITIVE_INFINITY;
   queueBytes = DEFAULT_QUEUE_BYTES;
   mtu = Number.POSITIVE_INFINITY;
+  dropNth: ReadonlySet<number> | null = null;
+  duplicateNth: ReadonlySet<number> | null = null;
+  delayNth: ReadonlyMap<number, number> | null = null;
   /** µs per byte of serialization; 0 without a bandwidth limit. */
   usPerByte = 0;
 
@@ -166,6 +179,9 @@ class Link {
   droppedQueue = 0;
   droppedMtu = 0;
   unbound = 0;
+  droppedScripted = 0;
+  /** Datagrams offered since the last configure(): what the scripted fates count. */
+  offered = 0;
   bytesDelivered = 0;
   queued = 0;
   queueDelaySum = 0;
@@ -204,6 +220,13 @@ class Link {
     nonNegative('queueBytes', this.queueBytes);
     this.mtu = o.mtu ?? Number.POSITIVE_INFINITY;
     nonNegative('mtu', this.mtu);
+    this.dropNth = o.dropNth && o.dropNth.length > 0 ? new Set(o.dropNth) : null;
+    this.duplicateNth = o.duplicateNth && o.duplicateNth.length > 0 ? new Set(o.duplicateNth) : null;
+    const delays =
+      o.delayNth === undefined ? null : new Map<number, number>(o.delayNth as Iterable<readonly [number, number]>);
+    for (const us of delays?.values() ?? []) nonNegative('delayNth', us);
+    this.delayNth = delays !== null && delays.size > 0 ? delays : null;
+    this.offered = 0;
   }
 
   backlogBytes(now: number): number {
@@ -281,6 +304,11 @@ class Engine {
   transmit(src: SocketImpl, buf: Uint8Array, offset: number, length: number, port: number, address: string): void {
     const link = src.host.out.get(address) ?? this.link(src.host, address);
     link.sent++;
+    const nth = ++link.offered;
+    if (link.dropNth?.has(nth)) {
+      link.droppedScripted++;
+      return;
+    }
     if (length > link.mtu) {
       link.droppedMtu++;
       return;
@@ -311,11 +339,17 @@ class Engine {
       at += link.reorderDelayUs;
       link.heldBack++;
     }
+    const scriptedDelay = link.delayNth?.get(nth);
+    if (scriptedDelay !== undefined) {
+      at += scriptedDelay;
+      link.heldBack++;
+    }
     const copy = this.alloc(length);
     copy.set(offset === 0 && length === buf.length ? buf : buf.subarray(offset, offset + length));
     const index = link.nextIndex++;
     this.schedule(Math.round(at), link, copy, src.port, port, index, false);
-    if (link.duplicate > 0 && prng.next() < link.duplicate) {
+    const scriptedDup = link.duplicateNth?.has(nth) === true;
+    if (scriptedDup || (link.duplicate > 0 && prng.next() < link.duplicate)) {
       link.duplicated++;
       let dupAt = depart + link.delayUs;
       if (link.jitterUs > 0) dupAt += prng.next() * link.jitterUs;
@@ -522,6 +556,7 @@ export class SimNetwork {
       droppedQueue: l.droppedQueue,
       droppedMtu: l.droppedMtu,
       unbound: l.unbound,
+      droppedScripted: l.droppedScripted,
       bytesDelivered: l.bytesDelivered,
       maxQueueDelayUs: l.maxQueueDelayUs,
       avgQueueDelayUs: l.queued > 0 ? l.queueDelaySum / l.queued : 0,
@@ -566,6 +601,9 @@ export class SimNetwork {
     const heap = e.heap;
     const timers = this.timers;
     let events = 0;
+    // Output queued between runs (a test wrote or ended outside the loop) goes out now, as the Node
+    // driver's flush at the end of the event-loop turn would send it.
+    for (const fn of this.idleFns) fn();
     if (until?.()) return { reason: 'done', now: e.clock, events };
     for (;;) {
       const top = heap[0];

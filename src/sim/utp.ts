@@ -16,6 +16,13 @@ export interface SimEndpointOptions {
   random?: () => number;
   /** Drop outgoing datagrams this returns true for (a test's loss pattern, before the link's own). */
   drop?: (datagram: Uint8Array, length: number) => boolean;
+  /**
+   * Hold outgoing datagrams by reference this many µs (a number, or per datagram) before the
+   * network copies them, and tell the sender so — what Node's dgram does with a datagram the kernel
+   * buffer could not take at once. Bytes that changed while held are counted in
+   * `rewrittenWhileHeld` (and sent as they are then, as the kernel would). Default 0: copied at once.
+   */
+  holdSendsUs?: number | ((datagram: Uint8Array, length: number) => number);
 }
 
 export interface SimEndpoint {
@@ -23,6 +30,8 @@ export interface SimEndpoint {
   readonly socket: SimSocket;
   /** Datagrams the `drop` filter swallowed. */
   readonly dropped: number;
+  /** Held datagrams (see `holdSendsUs`) whose bytes the sender changed before they left. */
+  readonly rewrittenWhileHeld: number;
   close(): void;
 }
 
@@ -34,15 +43,31 @@ export function createSimEndpoint(
 ): SimEndpoint {
   const socket = net.bind(address, port);
   const drop = opts.drop;
+  const hold = opts.holdSendsUs ?? 0;
   let dropped = 0;
+  let rewritten = 0;
   const endpointOpts: EndpointOptions = {
     transport:
-      drop === undefined
+      drop === undefined && hold === 0
         ? socket
         : {
             send(buf, offset, length, toPort, toAddress) {
-              if (drop(offset === 0 ? buf : buf.subarray(offset), length)) dropped++;
-              else socket.send(buf, offset, length, toPort, toAddress);
+              const view = buf.subarray(offset, offset + length);
+              if (drop?.(view, length)) {
+                dropped++;
+                return false;
+              }
+              const us = typeof hold === 'number' ? hold : hold(view, length);
+              if (us <= 0) {
+                socket.send(buf, offset, length, toPort, toAddress);
+                return false;
+              }
+              const snapshot = view.slice();
+              net.timers.schedule(net.now() + us, () => {
+                if (!sameBytes(view, snapshot)) rewritten++;
+                if (!socket.closed) socket.send(buf, offset, length, toPort, toAddress);
+              });
+              return true;
             },
           },
     timers: net.timers,
@@ -61,6 +86,9 @@ export function createSimEndpoint(
     get dropped() {
       return dropped;
     },
+    get rewrittenWhileHeld() {
+      return rewritten;
+    },
     close() {
       // Connections end first (FIN or RST goes out), so no timer of theirs outlives the socket.
       endpoint.close(true);
@@ -69,4 +97,10 @@ export function createSimEndpoint(
       socket.close();
     },
   };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

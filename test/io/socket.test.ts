@@ -344,6 +344,51 @@ describe('socket lifecycle', () => {
     await closeServer(server);
   });
 
+  it('a receiver that destroys mid-transfer fails the sender (pipeline rejects), as over net', async () => {
+    const server = createServer();
+    const port = await listen(server);
+    const data = bytes(31, 8 << 20);
+    let got = 0;
+    server.on('connection', (s: Socket) => {
+      s.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got >= 1 << 20) s.destroy(); // a plain destroy: the reader has had enough
+      });
+    });
+    const c = connect(port);
+    const { pipeline } = await import('node:stream/promises');
+    const { Readable } = await import('node:stream');
+    const result = pipeline(Readable.from([data]), c).then(
+      () => 'resolved',
+      (e: NodeJS.ErrnoException) => e.code,
+    );
+    expect(await result).toBe('ECONNRESET');
+    expect(got).toBeLessThan(data.length);
+    await closeServer(server);
+  });
+
+  it('destroy() with received bytes left unread resets the peer (as TCP close does)', async () => {
+    const server = createServer();
+    const port = await listen(server);
+    const c = connect(port);
+    const [s] = (await once(server, 'connection')) as [Socket];
+    s.pause();
+    c.write('unread');
+    // Wait until the bytes sit in the server socket's readable buffer, unread.
+    while (s.readableLength === 0) await new Promise((r) => setTimeout(r, 5));
+    let ended = false;
+    c.on('end', () => {
+      ended = true;
+    });
+    c.resume();
+    const err = errorOf(c);
+    s.destroy();
+    expect((await err).code).toBe('ECONNRESET');
+    // A RST, not a FIN: the client's read side never ended cleanly.
+    expect(ended).toBe(false);
+    await closeServer(server);
+  });
+
   it('half-close: the server writes after the client ended (allowHalfOpen, the default)', async () => {
     const server = createServer();
     const port = await listen(server);

@@ -90,7 +90,8 @@ export function expectedOut(before: ModelSnapshot, event: ModelEvent, after: Mod
       if (before.matches('connecting')) return ['RST'];
       return event.code !== undefined ? ['RST'] : ['FIN'];
     case 'END':
-      return before.matches('connecting') ? [] : ['FIN'];
+      // The FIN waits for the handshake to complete on both sides.
+      return before.matches('connecting') || before.matches('synReceived') ? [] : ['FIN'];
     case 'SYN_ACKED':
       // The initiator acks the SYN-ACK at once; a FIN queued while connecting carries that ack instead.
       return after.matches({ connected: { send: 'finSent' } }) ? ['FIN'] : ['STATE'];
@@ -160,6 +161,9 @@ export class Harness {
   private readonly rec = microstepRecorder();
   private cutToLocal = false;
   private cutToRemote = false;
+  /** Datagrams to the remote this matches arrive `holdToRemoteUs` late (already in flight ones too). */
+  private holdToRemote: ((buf: Uint8Array) => boolean) | undefined;
+  private holdToRemoteUs = 0;
 
   constructor(
     readonly seed: number,
@@ -177,7 +181,12 @@ export class Harness {
     });
     const toRemote = this.remote.endpoint;
     this.remote.socket.onMessage((buf, from, port) => {
-      if (!this.cutToRemote) toRemote.handleDatagram(buf, from, port);
+      if (this.cutToRemote) return;
+      if (this.holdToRemote?.(buf)) {
+        net.timers.schedule(net.now() + this.holdToRemoteUs, () => toRemote.handleDatagram(buf, from, port));
+        return;
+      }
+      toRemote.handleDatagram(buf, from, port);
     });
   }
 
@@ -295,12 +304,20 @@ export class Harness {
         break;
       case 'FIN_RECEIVED': {
         // The core raises EOF_DELIVERED together with FIN_RECEIVED when the FIN arrives in order.
-        // To make them two steps the last DATA is held back on the link, so the FIN overtakes it.
-        if (!this.p.core.isEstablished) this.runUntil('peer established', () => this.p.core.isEstablished);
-        net.setLink(REMOTE, LOCAL, { delayUs: DELAY_US, reorder: 1, reorderDelayUs: HOLD_US });
+        // To make them two steps the peer's DATA is held back on the link, so its FIN overtakes it.
+        // When our FIN awaits its ack, the peer must send its FIN before ours reaches it (any packet
+        // after would ack ours): our FIN is held back on the way, long enough for the peer's FIN to
+        // arrive first and short enough for its ack to arrive before the held DATA.
+        if (before.matches({ connected: { send: 'finSent' } })) {
+          this.holdToRemote = (buf) => (buf[0] ?? 0) >> 4 === 1; // ST_FIN
+          // Under 2·SRTT in all, so no tail-loss probe resends our FIN meanwhile.
+          this.holdToRemoteUs = 15_000;
+        }
+        net.setLink(REMOTE, LOCAL, { delayUs: DELAY_US, delayNth: [[1, HOLD_US]] });
+        // The peer (an acceptor) sends data only once it has heard from us.
+        if (!this.p.connected) this.runUntil('peer connected', () => this.p.connected);
         this.p.write(net.prng.bytes(200));
         this.remote.endpoint.flush();
-        net.setLink(REMOTE, LOCAL, { delayUs: DELAY_US });
         this.p.end();
         this.remote.endpoint.flush();
         break;

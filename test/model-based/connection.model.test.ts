@@ -20,9 +20,9 @@ const inventory = chartInventory();
 
 describe('connection chart, model', () => {
   it('generates a stable number of paths (a chart change shows here)', () => {
-    expect(paths.length).toBe(24);
+    expect(paths.length).toBe(22);
     expect(inventory.states.size).toBe(20);
-    expect(inventory.transitions.size).toBe(31);
+    expect(inventory.transitions.size).toBe(29);
   });
 
   it('visits every state node of the chart', () => {

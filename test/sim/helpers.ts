@@ -149,6 +149,6 @@ export function brief(conn: Connection | undefined): string {
     `sent=${s.packetsSent} recv=${s.packetsReceived} rexmit=${s.retransmits} fast=${s.fastRetransmits} ` +
     `rto=${s.timeouts} srtt=${(s.srttUs / 1000).toFixed(1)}ms rtoUs=${Math.round(s.rtoUs)} cwnd=${Math.round(s.cwnd)} ` +
     `inflight=${s.packetsInFlight} pkt=${s.packetSize} peerWnd=${s.peerWindow} zwp=${s.zeroWindowProbes} ` +
-    `mtuProbes=${s.mtuProbes}/${s.mtuProbesLost} lost`
+    `mtuProbes=${s.mtuProbes}/${s.mtuProbesLost} lost invalidAcks=${s.invalidAcks} tlp=${s.tailProbes}`
   );
 }
