@@ -85,7 +85,7 @@ function viewport(): Viewport {
   const xMax = niceCeil(Math.max(end, 100_000) * 1.02);
   const w = Number(windowSelect.value);
   let from: number;
-  if (focus !== undefined) from = focus - w / 2;
+  if (focus !== undefined) from = Math.max(0, focus - w / 2);
   else from = Math.max(0, now - w);
   return { now, xMax, ladderFrom: from, ladderTo: from + w, done: run.done };
 }
@@ -95,7 +95,7 @@ function render(): void {
   if (!dirty) return;
   dirty = false;
   const vp = viewport();
-  drawLadder(ladder, model, vp);
+  drawLadder(ladder, model, vp, run.kind === 'live' ? 'B' : 'peer');
   drawTimeSequence(timeseqZoom, model, vp, true);
   last = {
     timeseq: drawTimeSequence(timeseq, model, vp),
@@ -219,6 +219,16 @@ $<HTMLInputElement>('load').addEventListener('change', (e) => {
 });
 for (const c of [timeseq, cwnd, delay]) c.addEventListener('click', (ev) => focusAt(c, ev));
 window.addEventListener('resize', () => (dirty = true));
+// Space plays and pauses, → steps, End runs to the end — unless a form field has the keyboard.
+window.addEventListener('keydown', (e) => {
+  const t = e.target as HTMLElement | null;
+  if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'BUTTON')) return;
+  const button =
+    e.key === ' ' ? playButton : e.key === 'ArrowRight' ? $('step') : e.key === 'End' ? $('end') : undefined;
+  if (button === undefined) return;
+  e.preventDefault();
+  button.click();
+});
 
 /** For the browser test (and the curious, from the console): the run's numbers without scraping. */
 const api = {

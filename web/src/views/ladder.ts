@@ -12,7 +12,8 @@ import { LOST, RETRANSMIT, SACK, TIME_MARGIN, TYPE_COLOR, type Viewport } from '
 /** Below this many datagrams in the window, every one gets a label. */
 const LABEL_ALL_BELOW = 40;
 
-export function drawLadder(canvas: HTMLCanvasElement, model: TraceModel, vp: Viewport): number {
+/** `peerLabel` names the second lane while the trace has one side only (B before it hears the SYN). */
+export function drawLadder(canvas: HTMLCanvasElement, model: TraceModel, vp: Viewport, peerLabel: string): number {
   const { ctx, width, height } = prepare(canvas);
   const area: Area = {
     left: TIME_MARGIN.left,
@@ -53,14 +54,14 @@ export function drawLadder(canvas: HTMLCanvasElement, model: TraceModel, vp: Vie
     ctx.fillText(model.label(s), area.left - 8, y);
   }
   if (model.sides.length === 1) {
-    // A one-sided trace: the peer's lane has no trace of its own.
+    // Only one side traced so far (or at all): the other lane has no events of its own.
     const y = yOf(1);
     ctx.strokeStyle = '#cbd5e1';
     ctx.beginPath();
     ctx.moveTo(area.left, y);
     ctx.lineTo(area.left + area.width, y);
     ctx.stroke();
-    ctx.fillText('peer', area.left - 8, y);
+    ctx.fillText(peerLabel, area.left - 8, y);
   }
 
   const oneWay = medianOneWay(model.flights);
