@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The playground's browser test needs Chromium: `npm run test:web` runs it (test/web/vitest.config.ts).
+    exclude: [...configDefaults.exclude, 'test/web/playground.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 30_000,
     pool: 'forks',
