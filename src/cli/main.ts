@@ -77,11 +77,21 @@ function main(argv: string[]): void {
     process.stderr.write(`${describeError(err, 'stdout')}\n`);
     process.exit(1);
   });
-  process.once('SIGINT', () => exit(onInterrupt()));
-  run(command).then(exit, (err: Error) => {
-    process.stderr.write(`${describeError(err)}\n`);
-    exit(1);
+  let interrupted = false;
+  process.once('SIGINT', () => {
+    interrupted = true;
+    onInterrupt().then(exit, () => exit(130));
   });
+  run(command).then(
+    (status) => {
+      if (!interrupted) exit(status);
+    },
+    (err: Error) => {
+      if (interrupted) return;
+      process.stderr.write(`${describeError(err)}\n`);
+      exit(1);
+    },
+  );
 }
 
 main(process.argv.slice(2));

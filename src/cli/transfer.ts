@@ -15,11 +15,15 @@ import { type Inspector, startInspector } from './inspect.js';
 import { AckTracker, Progress, progressMode, type TransferSample } from './progress.js';
 import { TraceWriter } from './trace-writer.js';
 
-/** Run on Ctrl-C: the summary so far, the trace file's last lines. Returns the exit status. */
-let interrupted: (() => number) | undefined;
+/** Run on Ctrl-C: the summary so far, a RESET to the peer, the trace file's last lines. */
+let interrupted: (() => Promise<number>) | undefined;
+/** Set on Ctrl-C: the errors and closes that winding up causes are not reported. */
+let interrupting = false;
 
-export function onInterrupt(): number {
-  return interrupted ? interrupted() : 130;
+/** Resolves with the exit status once the interrupted transfer is wound up. */
+export function onInterrupt(): Promise<number> {
+  interrupting = true;
+  return interrupted ? interrupted() : Promise.resolve(130);
 }
 
 /** One line on stderr, erasing the live progress line first so they do not mix. */
@@ -32,15 +36,29 @@ interface Session {
   tracer: TraceWriter | undefined;
   inspector: Inspector | undefined;
   progress: Progress | undefined;
+  /** The connection in progress, reset on Ctrl-C so the peer stops at once instead of timing out. */
+  socket: Socket | undefined;
   /** The exit status to use if interrupted now. */
   status: number;
 }
 
 async function openSession(opts: TransferOptions, vantagePoint: string, title: string): Promise<Session> {
-  const session: Session = { tracer: undefined, inspector: undefined, progress: undefined, status: 130 };
+  const session: Session = {
+    tracer: undefined,
+    inspector: undefined,
+    progress: undefined,
+    socket: undefined,
+    status: 130,
+  };
   if (opts.trace !== undefined) session.tracer = new TraceWriter(opts.trace, { vantagePoint, title });
-  interrupted = () => {
+  interrupted = async () => {
     session.progress?.finish('interrupted');
+    const socket = session.socket;
+    if (socket !== undefined && !socket.destroyed) {
+      // With an error, destroy() resets the peer; the RESET goes out on the next flush.
+      socket.destroy(new Error('interrupted'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     closeSession(session);
     return session.status;
   };
@@ -106,14 +124,14 @@ function settled(socket: Socket, progress: Progress, note?: () => string | undef
   return new Promise((resolve) => {
     let done = false;
     socket.once('error', (err: Error) => {
-      if (done) return;
+      if (done || interrupting) return;
       done = true;
       progress.abort();
       process.stderr.write(`${describeError(err)}\n`);
       resolve(1);
     });
     socket.once('close', () => {
-      if (done) return;
+      if (done || interrupting) return;
       done = true;
       progress.finish(note?.());
       resolve(0);
@@ -148,6 +166,7 @@ export async function runSend(cmd: SendCommand): Promise<number> {
     sample: () => sample(socket, tracker && !socket.writableFinished ? tracker.acked : socket.bytesWritten, true),
   });
   session.progress = progress;
+  session.socket = socket;
   socket.once('connect', () => progress.start());
 
   source.once('error', (err: Error) => socket.destroy(err));
@@ -197,6 +216,7 @@ export async function runListen(cmd: ListenCommand): Promise<number> {
       sample: () => sample(socket, socket.bytesRead, false),
     });
     session.progress = progress;
+    session.socket = socket;
     progress.start();
     // One stdin cannot feed several connections: with --keep-open it is not read.
     const stdin = cmd.keepOpen ? undefined : process.stdin;
