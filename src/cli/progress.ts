@@ -53,6 +53,7 @@ export class Progress {
   private readonly opts: ProgressOptions;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  private started = false;
   private startedAt = 0;
   private history: Array<{ t: number; bytes: number }> = [];
   private maxCwnd = 0;
@@ -67,7 +68,8 @@ export class Progress {
 
   /** Start the clock (and, on a terminal, the live line). */
   start(): void {
-    if (this.opts.mode === 'quiet' || this.timer !== undefined || this.done) return;
+    if (this.opts.mode === 'quiet' || this.started || this.done) return;
+    this.started = true;
     this.startedAt = this.now();
     this.history = [{ t: this.startedAt, bytes: 0 }];
     // Off a terminal the ticks still run: the summary reports the largest cwnd and delay seen.
@@ -86,7 +88,7 @@ export class Progress {
   finish(note?: string): void {
     if (this.done) return;
     this.stop();
-    if (this.opts.mode === 'quiet' || this.startedAt === 0) return;
+    if (this.opts.mode === 'quiet' || !this.started) return;
     const s = this.observe();
     this.clear();
     const seconds = (this.now() - this.startedAt) / 1000;

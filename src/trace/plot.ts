@@ -233,7 +233,9 @@ export function niceTicks(max: number, count = 5): number[] {
   const pow = 10 ** Math.floor(Math.log10(rough));
   const step = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= rough) as number;
   const ticks = [0];
-  while ((ticks[ticks.length - 1] as number) < max * (1 - 1e-9)) ticks.push(ticks.length * step);
+  // toPrecision: 3 × 0.1 is 0.30000000000000004, which would end up in the SVG's attributes.
+  while ((ticks[ticks.length - 1] as number) < max * (1 - 1e-9))
+    ticks.push(Number((ticks.length * step).toPrecision(12)));
   return ticks;
 }
 
