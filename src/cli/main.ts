@@ -9,7 +9,7 @@ import { parseTrace } from '../trace/format.js';
 import { plotTrace } from '../trace/plot.js';
 import { type Command, type PlotCommand, parseCommand, USAGE, UsageError } from './args.js';
 import { describeError } from './errors.js';
-import { onInterrupt, runListen, runSend } from './transfer.js';
+import { runListen, runSend, stopEarly } from './transfer.js';
 
 /** The version in package.json, found from this file in src/cli/ (tsx) or dist/ (built). */
 function version(): string {
@@ -71,17 +71,25 @@ function main(argv: string[]): void {
     process.stderr.write(`utpx: ${err.message}\n\n${USAGE}`);
     process.exit(2);
   }
-  // A reader that went away (`utpx listen | head`) ends the transfer quietly, as a SIGPIPE would.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    process.stderr.write(`${describeError(err, 'stdout')}\n`);
-    process.exit(1);
-  });
   let interrupted = false;
-  process.once('SIGINT', () => {
+  const stop = (note: string, status?: number): void => {
+    if (interrupted) return;
     interrupted = true;
-    onInterrupt().then(exit, () => exit(130));
+    stopEarly(note, status).then(
+      (s) => process.exit(s),
+      () => process.exit(130),
+    );
+  };
+  // A reader that went away (`utpx listen | head`) ends the transfer, and the process with 0, as
+  // a SIGPIPE would end it without a word; the peer gets a RESET rather than waiting to time out.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') stop('output closed', 0);
+    else {
+      process.stderr.write(`${describeError(err, 'stdout')}\n`);
+      stop('stdout failed', 1);
+    }
   });
+  process.once('SIGINT', () => stop('interrupted'));
   run(command).then(
     (status) => {
       if (!interrupted) exit(status);

@@ -15,15 +15,19 @@ import { type Inspector, startInspector } from './inspect.js';
 import { AckTracker, Progress, progressMode, type TransferSample } from './progress.js';
 import { TraceWriter } from './trace-writer.js';
 
-/** Run on Ctrl-C: the summary so far, a RESET to the peer, the trace file's last lines. */
-let interrupted: (() => Promise<number>) | undefined;
-/** Set on Ctrl-C: the errors and closes that winding up causes are not reported. */
+/** Stops a transfer early: the summary so far, a RESET to the peer, the output and trace files' last bytes. */
+let interrupted: ((note: string) => Promise<number>) | undefined;
+/** Set once stopping early: the errors and closes that winding up causes are not reported. */
 let interrupting = false;
 
-/** Resolves with the exit status once the interrupted transfer is wound up. */
-export function onInterrupt(): Promise<number> {
+/**
+ * Stop the transfer in progress (Ctrl-C, or stdout's reader gone) and resolve with the exit status:
+ * `status`, or for Ctrl-C 130 unless the transfer had already finished.
+ */
+export function stopEarly(note: string, status?: number): Promise<number> {
   interrupting = true;
-  return interrupted ? interrupted() : Promise.resolve(130);
+  if (interrupted === undefined) return Promise.resolve(status ?? 130);
+  return interrupted(note).then((s) => status ?? s);
 }
 
 /** One line on stderr, erasing the live progress line first so they do not mix. */
@@ -38,6 +42,8 @@ interface Session {
   progress: Progress | undefined;
   /** The connection in progress, reset on Ctrl-C so the peer stops at once instead of timing out. */
   socket: Socket | undefined;
+  /** listen --output: written out before exiting on Ctrl-C, as it would be at the end. */
+  output: WriteStream | undefined;
   /** The exit status to use if interrupted now. */
   status: number;
 }
@@ -48,17 +54,19 @@ async function openSession(opts: TransferOptions, vantagePoint: string, title: s
     inspector: undefined,
     progress: undefined,
     socket: undefined,
+    output: undefined,
     status: 130,
   };
   if (opts.trace !== undefined) session.tracer = new TraceWriter(opts.trace, { vantagePoint, title });
-  interrupted = async () => {
-    session.progress?.finish('interrupted');
+  interrupted = async (note) => {
+    session.progress?.finish(note);
     const socket = session.socket;
     if (socket !== undefined && !socket.destroyed) {
       // With an error, destroy() resets the peer; the RESET goes out on the next flush.
       socket.destroy(new Error('interrupted'));
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+    if (session.output !== undefined) await endOutput(session.output).catch(() => {});
     closeSession(session);
     return session.status;
   };
@@ -187,8 +195,10 @@ function closeQuietly(stream: Readable): void {
 
 export async function runListen(cmd: ListenCommand): Promise<number> {
   // Opened synchronously: a bad --output path fails before the port is bound.
-  const out: Writable = cmd.output === undefined ? process.stdout : openOutput(cmd.output);
+  const file = cmd.output === undefined ? undefined : openOutput(cmd.output);
+  const out: Writable = file ?? process.stdout;
   const session = await openSession(cmd, 'server', `utpx listen ${cmd.host}:${cmd.port}`);
+  session.output = file;
   const mode = progressMode(process.stderr, cmd.quiet);
   const server = createServer(socketOptions(cmd, session));
   const bound = await listen(server, cmd.port, cmd.host);
@@ -234,7 +244,7 @@ export async function runListen(cmd: ListenCommand): Promise<number> {
     if (!cmd.keepOpen) break;
   }
   stdinDone();
-  if (out !== process.stdout) await endOutput(out as WriteStream);
+  if (file !== undefined) await endOutput(file);
   return finishSession(session, cmd, status);
 }
 
