@@ -29,9 +29,10 @@ Options:
   -o, --output FILE        listen: write received bytes to FILE, not stdout
   -k, --keep-open          listen: after a connection, accept the next one
       --max-packet-size N  largest uTP datagram in bytes, 20-byte header included
-                           (64..65507; default 16384 on loopback, else 1472)
+                           (64..65507; default 16384 on loopback, else 1472
+                           over IPv4, 1452 over IPv6)
       --trace FILE         listen/send: write each packet, state change and a
-                           cwnd/RTT/delay sample every 50 ms as JSON lines
+                           cwnd/RTT/delay sample every 20 ms as JSON lines
                            (format: docs/trace.md)
       --inspect            listen/send: show the connection statechart in the
                            Stately inspector (optional dependency
