@@ -25,6 +25,8 @@ interface SystemLikeError extends Error {
   port?: unknown;
   path?: unknown;
   hostname?: unknown;
+  /** Set by utpx's own errors when none of the above says what failed. */
+  subject?: unknown;
 }
 
 /** `subject` names what failed when the error does not say (the address being bound, a file). */
@@ -33,12 +35,14 @@ export function describeError(err: Error, subject?: string): string {
   const code = typeof e.code === 'string' ? e.code : undefined;
   if (code === undefined) return `utpx: ${err.message}`;
   const what =
-    typeof e.address === 'string' && typeof e.port === 'number'
-      ? `${e.address}:${e.port}`
-      : typeof e.path === 'string'
-        ? e.path
-        : typeof e.hostname === 'string'
-          ? e.hostname
-          : subject;
+    typeof e.subject === 'string'
+      ? e.subject
+      : typeof e.address === 'string' && typeof e.port === 'number'
+        ? `${e.address}:${e.port}`
+        : typeof e.path === 'string'
+          ? e.path
+          : typeof e.hostname === 'string'
+            ? e.hostname
+            : subject;
   return `utpx: ${code}${what !== undefined ? ` ${what}` : ''} (${DESCRIPTIONS[code] ?? err.message})`;
 }

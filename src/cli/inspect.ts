@@ -16,9 +16,12 @@ export interface Inspector {
 
 export class InspectorError extends Error {
   readonly code: string;
-  constructor(code: string, message: string) {
+  /** What failed, for the error line: the inspector's port rather than the uTP one. */
+  readonly subject: string | undefined;
+  constructor(code: string, message: string, subject?: string) {
     super(message);
     this.code = code;
+    this.subject = subject;
   }
 }
 
@@ -52,7 +55,7 @@ function portFree(port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new InspectorError(err.code ?? 'EADDRINUSE', `--inspect-port ${port}: ${err.code ?? err.message}`)),
+      reject(new InspectorError(err.code ?? 'EADDRINUSE', err.message, `--inspect-port ${port}`)),
     );
     probe.listen(port, () => probe.close(() => resolve()));
   });
