@@ -34,7 +34,7 @@ export async function startInspector(port: number): Promise<Inspector> {
   } catch {
     throw new InspectorError(
       'ERR_MODULE_NOT_FOUND',
-      '--inspect needs the optional dependency @statelyai/inspect (npm install @statelyai/inspect)',
+      '--inspect needs the optional dependency @statelyai/inspect; npm install @statelyai/inspect',
     );
   }
   // The inspector page's HTTP server has no error handler: a taken port would crash the process.
