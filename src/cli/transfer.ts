@@ -12,7 +12,7 @@ import type { ConnectionTraceRecord } from '../machines/connection.js';
 import { type ListenCommand, packetSizeOptions, type SendCommand, type TransferOptions } from './args.js';
 import { describeError } from './errors.js';
 import { type Inspector, startInspector } from './inspect.js';
-import { AckTracker, Progress, progressMode, type TransferSample } from './progress.js';
+import { AckTracker, formatBytes, Progress, progressMode, type TransferSample } from './progress.js';
 import { TraceWriter } from './trace-writer.js';
 
 /** Stops a transfer early: the summary so far, a RESET to the peer, the output and trace files' last bytes. */
@@ -181,7 +181,7 @@ export async function runSend(cmd: SendCommand): Promise<number> {
   source.pipe(socket);
   socket.pipe(process.stdout, { end: false });
   const status = await settled(socket, progress, () =>
-    socket.bytesRead > 0 ? `received ${socket.bytesRead} bytes` : undefined,
+    socket.bytesRead > 0 ? `received ${formatBytes(socket.bytesRead)}` : undefined,
   );
   if (!fromStdin) closeQuietly(source);
   return finishSession(session, cmd, status);
@@ -238,13 +238,16 @@ export async function runListen(cmd: ListenCommand): Promise<number> {
       socket.end();
     });
     const s = await settled(socket, progress, () =>
-      socket.bytesWritten > 0 ? `sent ${socket.bytesWritten} bytes` : undefined,
+      socket.bytesWritten > 0 ? `sent ${formatBytes(socket.bytesWritten)}` : undefined,
     );
     if (s !== 0) status = s;
     if (!cmd.keepOpen) break;
   }
   stdinDone();
-  if (file !== undefined) await endOutput(file);
+  if (file !== undefined) {
+    session.output = undefined;
+    await endOutput(file);
+  }
   return finishSession(session, cmd, status);
 }
 
