@@ -345,6 +345,30 @@ describe('plot', () => {
     expect(svg.startsWith("<svg xmlns='http://www.w3.org/2000/svg'")).toBe(true);
   });
 
+  it('a 25 000-packet transfer makes an SVG of tens of KB, not megabytes', () => {
+    const conn = '127.0.0.1:9/7';
+    const events: TraceEvent[] = [];
+    for (let i = 0; i < 25_000; i++) {
+      const seq = (60_000 + i) & 0xffff;
+      const data = {
+        type: 'DATA',
+        seq,
+        ack: 1,
+        wnd: 1 << 20,
+        size: 1472,
+        payload: 1452,
+        ...(i % 1000 === 7 ? { retransmit: true } : {}),
+      };
+      events.push({ time: i * 40, name: 'packet_sent', conn, data } as TraceEvent);
+      const ack = { type: 'STATE', seq: 2, ack: seq, wnd: 1 << 20, size: 20, payload: 0 };
+      events.push({ time: i * 40 + 20, name: 'packet_received', conn, data: ack } as TraceEvent);
+    }
+    const svg = renderSvg(buildPlotModel({ header: traceHeader(0), events }));
+    expect(svg.length).toBeLessThan(100_000);
+    expect(svg).toContain("data-series='data' data-points='24975'");
+    expect(svg).toContain("data-series='retransmit' data-points='25'");
+  });
+
   it('ticks are round and end at or above the maximum; decimation keeps at most 4 points per pixel column', () => {
     expect(niceTicks(33_554_432 / 1048576, 6)).toEqual([0, 10, 20, 30, 40]);
     expect(niceTicks(0.458, 8)).toEqual([0, 0.1, 0.2, 0.3, 0.4, 0.5]);
