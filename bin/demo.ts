@@ -1,6 +1,7 @@
 /**
  * `npm start`: a 64 MiB transfer through utpx over loopback, server and client in this process.
- * Prints throughput, CPU time, whether the SHA-256 of what arrived matches what was sent, and both
+ * Shows the CLI's progress display (a live line on a terminal, then the summary with throughput),
+ * then prints CPU time, whether the SHA-256 of what arrived matches what was sent, and both
  * sockets' protocol statistics.
  *
  *   npm start -- [--mb 64] [--mtu N] [--host 127.0.0.1|::1] [--sockbuf bytes]
@@ -8,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { noiseChunk, noisePool } from '../bench/lib/noise.js';
+import { Progress, progressMode } from '../src/cli/progress.js';
 import { connect, createServer, LOOPBACK_MTU_CEILING, type Socket } from '../src/io/index.js';
 
 const { values } = parseArgs({
@@ -32,10 +34,6 @@ const POOL = noisePool(0x9e3779b9, 4 * 1024 * 1024);
 function* generate(total: number): Generator<Buffer> {
   let index = 0;
   for (let sent = 0; sent < total; sent += CHUNK, index++) yield noiseChunk(POOL, index, Math.min(CHUNK, total - sent));
-}
-
-function mb(bytes: number): string {
-  return (bytes / (1024 * 1024)).toFixed(1);
 }
 
 function listen(): Promise<{ port: number; done: Promise<Socket> }> {
@@ -68,9 +66,28 @@ async function main(): Promise<void> {
   for (const c of chunks) sent.update(c);
   const sentDigest = sent.digest('hex');
   const { port, done } = await listen();
+  console.log(`utpx loopback transfer to ${host}, uTP datagrams up to ${mtu} bytes`);
   const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
   const client = connect(port, host, socketOptions);
+  // The receiver is in this process: its byte count is what has arrived, with no per-packet tracing.
+  const progress = new Progress({
+    stream: process.stderr,
+    mode: progressMode(process.stderr, false),
+    direction: 'sent',
+    total: totalBytes,
+    peer: `to ${host}:${port}`,
+    sample: () => {
+      const s = client.connection?.stats();
+      return {
+        bytes: received,
+        cwnd: s?.cwnd ?? 0,
+        srttUs: s?.srttUs ?? 0,
+        queuingDelayUs: s?.queuingDelayUs ?? 0,
+        retransmits: s === undefined ? 0 : s.retransmits + s.tailProbes,
+      };
+    },
+  });
+  progress.start();
   const clientClosed = new Promise<void>((resolve, reject) => {
     client.on('close', () => resolve());
     client.on('error', reject);
@@ -81,12 +98,10 @@ async function main(): Promise<void> {
   }
   client.end();
   const [serverSocket] = await Promise.all([done, clientClosed]);
-  const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  progress.finish();
   const got = recvHash.digest('hex');
   const ok = sentDigest === got && received === totalBytes;
-  console.log(`utpx loopback transfer to ${host}, uTP datagrams up to ${mtu} bytes`);
-  console.log(`  ${mb(received)} MiB in ${seconds.toFixed(2)} s = ${(received / 1e6 / seconds).toFixed(1)} MB/s`);
   console.log(
     `  CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s (user ${(cpu.user / 1e6).toFixed(2)}, system ${(cpu.system / 1e6).toFixed(2)})`,
   );
