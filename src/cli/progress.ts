@@ -4,7 +4,6 @@
  * times a second; a one-line summary at the end. Off a terminal only the summary, so logs stay
  * clean; nothing at all when quiet.
  */
-import type { PacketTraceRecord } from '../machines/connection.js';
 
 /** What the display reads from a connection every tick. */
 export interface TransferSample {
@@ -233,36 +232,4 @@ export function formatClock(seconds: number): string {
   const m = Math.floor((t % 3600) / 60);
   const ss = String(t % 60).padStart(2, '0');
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
-}
-
-/**
- * Payload bytes the peer has acknowledged, read from the connection's outgoing DATA and incoming
- * acks. `socket.stats()` has no such count (bytesWritten includes up to the send queue plus a window
- * not yet acked), and without it the sender's bytes, rate and ETA would run seconds ahead on a slow
- * path. Each first transmission's end offset is kept by its 16-bit seq; a cumulative ack looks it up.
- * Feed it the records of one connection (one `utpx send` port has only one).
- */
-export class AckTracker {
-  /** End offset of the payload of the DATA packet last sent with each seq. */
-  private readonly endBySeq = new Float64Array(65536);
-  private sent = 0;
-  acked = 0;
-
-  record = (r: { kind: string } | PacketTraceRecord): void => {
-    if (r.kind !== 'packet') return;
-    const p = r as PacketTraceRecord;
-    if (p.dir === 'out') {
-      if (p.type === 'DATA' && !p.retransmit) {
-        this.sent += p.payload;
-        this.endBySeq[p.seqNr & 0xffff] = this.sent;
-      } else if (p.type === 'FIN') {
-        // The last ack may name only the FIN: it covers all the data.
-        this.endBySeq[p.seqNr & 0xffff] = this.sent;
-      }
-    } else if (p.type !== 'SYN' && p.type !== 'RESET') {
-      // An ack of a seq that carried no data (the SYN) reads 0 or an older lap's offset: never more.
-      const end = this.endBySeq[p.ackNr & 0xffff] as number;
-      if (end > this.acked && end <= this.sent) this.acked = end;
-    }
-  };
 }

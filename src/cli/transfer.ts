@@ -12,7 +12,7 @@ import type { ConnectionTraceRecord } from '../machines/connection.js';
 import { type ListenCommand, packetSizeOptions, type SendCommand, type TransferOptions } from './args.js';
 import { describeError } from './errors.js';
 import { type Inspector, startInspector } from './inspect.js';
-import { AckTracker, formatBytes, Progress, progressMode, type TransferSample } from './progress.js';
+import { formatBytes, Progress, progressMode, type TransferSample } from './progress.js';
 import { TraceWriter } from './trace-writer.js';
 
 /** Stops a transfer early: the summary so far, a RESET to the peer, the output and trace files' last bytes. */
@@ -161,9 +161,7 @@ export async function runSend(cmd: SendCommand): Promise<number> {
   const target = `${cmd.host}:${cmd.port}`;
   const session = await openSession(cmd, 'client', `utpx send ${target} ${cmd.file ?? '-'}`);
   const mode = progressMode(process.stderr, cmd.quiet);
-  // Only the live line needs acked bytes mid-transfer; at the end everything written is acked.
-  const tracker = mode === 'live' ? new AckTracker() : undefined;
-  const socket = connect(cmd.port, cmd.host, socketOptions(cmd, session, tracker?.record));
+  const socket = connect(cmd.port, cmd.host, socketOptions(cmd, session));
   session.tracer?.watch(socket);
   const progress = new Progress({
     stream: process.stderr,
@@ -171,7 +169,13 @@ export async function runSend(cmd: SendCommand): Promise<number> {
     direction: 'sent',
     ...(total !== undefined ? { total } : {}),
     peer: `to ${target}`,
-    sample: () => sample(socket, tracker && !socket.writableFinished ? tracker.acked : socket.bytesWritten, true),
+    // Acked bytes, not written ones: bytesWritten runs a send queue and a window ahead on a slow path.
+    sample: () =>
+      sample(
+        socket,
+        socket.writableFinished ? socket.bytesWritten : (socket.connection?.stats().bytesAcked ?? 0),
+        true,
+      ),
   });
   session.progress = progress;
   session.socket = socket;

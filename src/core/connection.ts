@@ -10,9 +10,15 @@
  */
 import { createLayout, type PacketLayout, scanPacket } from '../wire/codec.js';
 import {
+  EXT_BITS,
+  EXT_BITS_LARGE_DATAGRAMS_BYTE,
+  EXT_BITS_LARGE_DATAGRAMS_MASK,
+  EXT_BITS_LENGTH,
   EXT_NONE,
+  EXT_PADDING,
   EXT_SACK,
   HEADER_SIZE,
+  PLAIN_DATAGRAM_MAX,
   ST_DATA,
   ST_FIN,
   ST_RESET,
@@ -96,7 +102,10 @@ export interface ConnectionOptions {
    * that honours our window never has packets dropped as too far ahead (libutp: 1024).
    */
   reorderPackets?: number;
-  /** uTP datagram sizes for path MTU discovery (header + payload, no IP/UDP headers). */
+  /**
+   * uTP datagram sizes for path MTU discovery (header + payload, no IP/UDP headers). Above
+   * PLAIN_DATAGRAM_MAX (1472) only towards a peer that announced large datagrams in the handshake.
+   */
   mtuFloor?: number;
   mtuCeiling?: number;
   /** Datagram size to start at, before any probe passed (defaults to the floor). */
@@ -127,6 +136,8 @@ export interface ConnectionStats {
   packetsReceived: number;
   bytesSent: number;
   bytesReceived: number;
+  /** Payload bytes the peer acknowledged (cumulatively or selectively). */
+  bytesAcked: number;
   retransmits: number;
   fastRetransmits: number;
   timeouts: number;
@@ -146,11 +157,6 @@ export const DEFAULT_SEND_QUEUE = 1 << 20;
 
 /** libutp: uTP header size plus the largest SACK we write (REORDER_BUFFER_MAX_SIZE / 8 bytes). */
 const MAX_SACK_BYTES = 128;
-/** An extension type no peer gives meaning to; receivers skip it (BEP 29 extension chain). Used to pad MTU probes. */
-export const EXT_PADDING = 0x7f;
-/** BEP 29 extension 2, "extension bits": always 8 bytes; libutp requires exactly that length. */
-const EXT_BITS = 2;
-const EXT_BITS_LENGTH = 8;
 /** libutp ZEROWINDOW probe: after 15 s of a zero window, send one packet anyway. We start sooner and back off to it. */
 const ZERO_WINDOW_PROBE_MIN_US = 500_000;
 /** Floor of the tail-loss probe delay (RFC 8985's TLP uses 2·SRTT; a floor keeps loopback from probing needlessly). */
@@ -183,6 +189,10 @@ export class ConnectionCore {
   private readonly maxRetransmits: number;
   private readonly zeroWindowProbeMaxUs: number;
   private readonly sendBufferPackets: number;
+  /** The configured ceiling, reachable once the peer says it takes datagrams over PLAIN_DATAGRAM_MAX. */
+  private readonly largeCeiling: number;
+  /** The peer announced it reads datagrams up to 64 KiB whole (see EXT_BITS_LARGE_DATAGRAMS_MASK). */
+  peerTakesLargeDatagrams = false;
 
   // Handshake.
   /** seq_nr of our SYN (initiator) or of our SYN-ACK (acceptor). */
@@ -238,6 +248,7 @@ export class ConnectionCore {
     packetsReceived: 0,
     bytesSent: 0,
     bytesReceived: 0,
+    bytesAcked: 0,
     retransmits: 0,
     fastRetransmits: 0,
     timeouts: 0,
@@ -254,8 +265,9 @@ export class ConnectionCore {
     this.maxRetransmits = opts.maxRetransmits ?? 4;
     this.zeroWindowProbeMaxUs = opts.zeroWindowProbeMaxUs ?? 15_000_000;
     const floor = opts.mtuFloor ?? MTU_FLOOR_DEFAULT;
-    const ceiling = opts.mtuCeiling ?? MTU_CEILING_DEFAULT;
-    this.mtu = new MtuSearch({ floor, ceiling, initial: opts.packetSize ?? floor });
+    this.largeCeiling = opts.mtuCeiling ?? MTU_CEILING_DEFAULT;
+    const ceiling = Math.min(this.largeCeiling, PLAIN_DATAGRAM_MAX);
+    this.mtu = new MtuSearch({ floor, ceiling, initial: Math.min(opts.packetSize ?? floor, ceiling) });
     this.ledbat = new Ledbat({ packetSize: this.mtu.current - HEADER_SIZE, ...opts.ledbat });
     const rttOpts: { initialRtoUs?: number; minRtoUs?: number; maxRtoUs?: number } = {};
     if (opts.initialRtoUs !== undefined) rttOpts.initialRtoUs = opts.initialRtoUs;
@@ -288,19 +300,23 @@ export class ConnectionCore {
         initialSeq: seqAdd(this.synSeq, 1),
       });
     }
-    const buf = new Uint8Array(HEADER_SIZE);
+    const buf = new Uint8Array(HEADER_SIZE + 2 + EXT_BITS_LENGTH);
     // BEP 29: a SYN carries the id the initiator will receive on, not the one it sends with.
     this.writeHeader(buf, ST_SYN, this.recvId, now, this.synSeq, 0);
+    writeLargeDatagramsBit(buf, this.tx);
     this.synSentAt = now;
     this.synSends++;
-    this.emit(buf, HEADER_SIZE, now, false);
+    this.emit(buf, buf.length, now, false);
   }
 
   /** Acceptor: take the SYN's ids and sequence number and answer with a STATE (the SYN-ACK). */
   acceptSyn(now: number, syn: Uint8Array, initialSeq: number): void {
+    this.notePeerExtensions(syn);
     const h = this.rx.reset(syn);
     this.sendId = h.connectionId;
     this.recvId = seqAdd(h.connectionId, 1);
+    // The SYN never passes through handlePacket: traced here, once the connection has its ids.
+    if (this.hooks.trace) this.traceRecord('in', syn, syn.length, now, false);
     this.peerWindow = h.windowSize;
     this.reorder.init(h.seqNr);
     this.sb = new SendBuffer({
@@ -315,11 +331,31 @@ export class ConnectionCore {
     this.sendSynAck(now);
   }
 
-  /** The SYN-ACK is a STATE; its send time gives the acceptor an RTT sample when the initiator acks it at once. */
+  /**
+   * The SYN-ACK is a STATE carrying our extension bits; its send time gives the acceptor an RTT
+   * sample when the initiator acks it at once.
+   */
   private sendSynAck(now: number): void {
     this.synSentAt = now;
     this.synSends++;
-    this.sendState(now);
+    this.ackPending = false;
+    const buf = new Uint8Array(HEADER_SIZE + 2 + EXT_BITS_LENGTH);
+    this.writeHeader(buf, ST_STATE, this.sendId, now, this.sb.nextSeq, this.reorder.ackNr);
+    writeLargeDatagramsBit(buf, this.tx);
+    this.emit(buf, buf.length, now, false);
+  }
+
+  /** A SYN or SYN-ACK that says the peer reads large datagrams lets path MTU discovery go above 1,472 bytes. */
+  private notePeerExtensions(buf: Uint8Array, layout?: PacketLayout): void {
+    let at = layout?.extBitsOffset ?? -1;
+    if (layout === undefined) {
+      const l = createLayout();
+      if (scanPacket(buf, l) !== null) return;
+      at = l.extBitsOffset;
+    }
+    if (at < 0 || ((buf[at + EXT_BITS_LARGE_DATAGRAMS_BYTE] ?? 0) & EXT_BITS_LARGE_DATAGRAMS_MASK) === 0) return;
+    this.peerTakesLargeDatagrams = true;
+    this.mtu.raiseCeiling(this.largeCeiling);
   }
 
   /** The connection may carry data from now on (initiator: SYN acked). */
@@ -445,6 +481,7 @@ export class ConnectionCore {
       // is ignored (it will be retransmitted).
       if (this.role !== 'initiator' || this.recvId === 0 || h.ackNr !== this.synSeq || type !== ST_STATE) return;
       this.reorder.init(seqAdd(h.seqNr, -1));
+      this.notePeerExtensions(buf, layout);
       this.established = true;
       this.peerWindow = h.windowSize;
       // The handshake is the first RTT sample, when the SYN went out once (Karn).
@@ -537,6 +574,7 @@ export class ConnectionCore {
 
   private onAcked(now: number, flightBefore: number): void {
     const ack = this.ack;
+    this.s.bytesAcked += ack.ackedBytes;
     if (ack.rttSampleUs >= 0) this.rtt.onSample(ack.rttSampleUs);
     // libutp caps the delay estimate by the smallest RTT among the packets this ack covers.
     this.ledbat.onAck(now, ack.ackedBytes, flightBefore, ack.minRttUs >= 0 ? ack.minRttUs : Number.POSITIVE_INFINITY);
@@ -1000,4 +1038,13 @@ function earliest(a: number, b: number): number {
   if (a === 0) return b;
   if (b === 0) return a;
   return Math.min(a, b);
+}
+
+/** The extension-bits extension after a 20-byte header in `buf`, with utpx's large-datagrams bit set. */
+function writeLargeDatagramsBit(buf: Uint8Array, header: PacketHeader): void {
+  header.reset(buf).extension = EXT_BITS;
+  buf[HEADER_SIZE] = EXT_NONE;
+  buf[HEADER_SIZE + 1] = EXT_BITS_LENGTH;
+  buf.fill(0, HEADER_SIZE + 2, HEADER_SIZE + 2 + EXT_BITS_LENGTH);
+  buf[HEADER_SIZE + 2 + EXT_BITS_LARGE_DATAGRAMS_BYTE] = EXT_BITS_LARGE_DATAGRAMS_MASK;
 }

@@ -26,7 +26,7 @@ export interface MtuSearchOptions {
 export class MtuSearch {
   floor: number;
   ceiling: number;
-  private readonly initialCeiling: number;
+  private initialCeiling: number;
   private readonly initialFloor: number;
   /** seq_nr of the probe in flight, or −1. */
   probeSeq = -1;
@@ -40,6 +40,20 @@ export class MtuSearch {
     this.initialCeiling = Math.max(this.initialFloor, opts.ceiling ?? MTU_CEILING_DEFAULT);
     this.floor = Math.min(Math.max(this.initialFloor, opts.initial ?? this.initialFloor), this.initialCeiling);
     this.ceiling = this.initialCeiling;
+  }
+
+  /**
+   * Let the search go up to `ceiling` from now on (the peer said it takes larger datagrams). A
+   * search that stopped at the old cap resumes; one that found a lower limit keeps it.
+   */
+  raiseCeiling(ceiling: number): void {
+    if (ceiling <= this.initialCeiling) return;
+    const atCap = this.ceiling >= this.initialCeiling;
+    this.initialCeiling = ceiling;
+    if (atCap) {
+      this.ceiling = ceiling;
+      this.researchAt = 0;
+    }
   }
 
   /** Datagram size to build new packets at: the largest size known to pass. */

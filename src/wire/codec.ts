@@ -1,4 +1,14 @@
-import { EXT_HEADER_SIZE, EXT_NONE, EXT_SACK, HEADER_SIZE, type PacketType, ST_SYN, UTP_VERSION } from './constants.js';
+import {
+  EXT_BITS,
+  EXT_BITS_LENGTH,
+  EXT_HEADER_SIZE,
+  EXT_NONE,
+  EXT_SACK,
+  HEADER_SIZE,
+  type PacketType,
+  ST_SYN,
+  UTP_VERSION,
+} from './constants.js';
 import { PacketHeader } from './header.js';
 
 /** An extension the codec does not interpret; kept so it can be re-encoded byte for byte. */
@@ -69,10 +79,12 @@ export interface PacketLayout {
   payloadOffset: number;
   /** Whether any extension other than SACK was present. */
   hasUnknownExtensions: boolean;
+  /** Offset of the first 8-byte extension-bits extension's data, or −1. */
+  extBitsOffset: number;
 }
 
 export function createLayout(): PacketLayout {
-  return { sackOffset: -1, sackLength: 0, payloadOffset: HEADER_SIZE, hasUnknownExtensions: false };
+  return { sackOffset: -1, sackLength: 0, payloadOffset: HEADER_SIZE, hasUnknownExtensions: false, extBitsOffset: -1 };
 }
 
 /**
@@ -88,6 +100,7 @@ export function scanPacket(buf: Uint8Array, layout: PacketLayout): DecodeErrorCo
   layout.sackOffset = -1;
   layout.sackLength = 0;
   layout.hasUnknownExtensions = false;
+  layout.extBitsOffset = -1;
   let ext = buf[1] as number;
   let at = HEADER_SIZE;
   while (ext !== EXT_NONE) {
@@ -105,6 +118,7 @@ export function scanPacket(buf: Uint8Array, layout: PacketLayout): DecodeErrorCo
       }
     } else {
       layout.hasUnknownExtensions = true;
+      if (ext === EXT_BITS && extLen === EXT_BITS_LENGTH && layout.extBitsOffset < 0) layout.extBitsOffset = data;
     }
     ext = next;
     at = data + extLen;

@@ -155,14 +155,14 @@ describe('--trace and plot', () => {
   it('the receiver trace shows the SYN-ACK (STATE) out, DATA in, FIN in, in that order', () => {
     expect(listenTrace.header.vantagePoint).toBe('server');
     const states = listenTrace.events.flatMap((e) => (e.name === 'state_updated' ? [e] : []));
-    // The SYN itself is not traced by the acceptor's core (it is consumed before the connection's
-    // packet hook sees anything); the state change it causes is, with SYN as its trigger.
+    // The SYN and the state change it causes, with SYN as its trigger.
     expect(states[1]?.data).toEqual({ state: 'synReceived', trigger: 'SYN' });
     const synIn = packets(listenTrace, 'packet_received', 'SYN');
     const state = packets(listenTrace, 'packet_sent', 'STATE');
     const data = packets(listenTrace, 'packet_received', 'DATA');
     const fin = packets(listenTrace, 'packet_received', 'FIN');
-    if (synIn.length > 0) expect(state[0]).toBeGreaterThan(synIn[0] as number);
+    expect(synIn).toHaveLength(1);
+    expect(state[0]).toBeGreaterThan(synIn[0] as number);
     expect(data[0]).toBeGreaterThan(state[0] as number);
     expect(fin[0]).toBeGreaterThan(data[data.length - 1] as number);
     expect(new Set(listenTrace.events.map((e) => e.conn)).size).toBe(1);

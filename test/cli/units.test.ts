@@ -5,7 +5,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { packetSizeOptions, parseCommand, UsageError } from '../../src/cli/args.js';
 import { describeError } from '../../src/cli/errors.js';
-import { AckTracker, formatLive, formatSummary, Progress } from '../../src/cli/progress.js';
+import { formatLive, formatSummary, Progress } from '../../src/cli/progress.js';
 import { ConnectionError } from '../../src/io/errors.js';
 import type { ConnectionTraceRecord, PacketTraceRecord } from '../../src/machines/connection.js';
 import { parseTrace, type Trace, type TraceEvent, traceHeader } from '../../src/trace/format.js';
@@ -178,24 +178,6 @@ function packet(dir: 'in' | 'out', type: PacketTraceRecord['type'], seqNr: numbe
     localId: 7,
   } satisfies PacketTraceRecord;
 }
-
-it('AckTracker counts acked payload across the 16-bit seq wrap, up to the FIN', () => {
-  const t = new AckTracker();
-  t.record(packet('out', 'SYN', 65533, 0));
-  t.record(packet('in', 'STATE', 100, 65533));
-  expect(t.acked).toBe(0);
-  t.record(packet('out', 'DATA', 65534, 99, 1000));
-  t.record(packet('out', 'DATA', 65535, 99, 1000));
-  t.record(packet('out', 'DATA', 0, 99, 500));
-  t.record(packet('in', 'STATE', 100, 65535));
-  expect(t.acked).toBe(2000);
-  // A late, older ack does not move it back.
-  t.record(packet('in', 'STATE', 100, 65534));
-  expect(t.acked).toBe(2000);
-  t.record(packet('out', 'FIN', 1, 99));
-  t.record(packet('in', 'STATE', 100, 1));
-  expect(t.acked).toBe(2500);
-});
 
 it("TraceEventStream gives a connection's first state record (taken before its id) the connection's key", () => {
   const events: TraceEvent[] = [];

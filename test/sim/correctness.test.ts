@@ -369,3 +369,65 @@ describe('9. a receiver that stops reading never tells the sender that unread by
     );
   }
 });
+
+describe('datagrams above 1,472 bytes go only to a peer that announced it takes them', () => {
+  it('two utpx endpoints announce it in the SYN and SYN-ACK: path MTU discovery goes above 1,472', () => {
+    const net = new SimNetwork({ seed: 7991 });
+    net.setPath('a', 'b', { delayUs: 1_000 });
+    const connection = { mtuCeiling: 16384 };
+    const a = createSimEndpoint(net, 'a', 1000, { connection });
+    const b = createSimEndpoint(net, 'b', 2000, { connection });
+    let server: Connection | undefined;
+    b.endpoint.onConnection = (c) => {
+      server = c;
+    };
+    const conn = a.endpoint.connect(2000, 'b');
+    pump(conn, net.prng.bytes(4 << 20), 64 * 1024, true);
+    net.run({ until: () => server?.readEnded === true, maxTimeUs: 60_000_000 });
+    expect(conn.core.peerTakesLargeDatagrams).toBe(true);
+    expect(server?.core.peerTakesLargeDatagrams).toBe(true);
+    expect(conn.core.stats().packetSize).toBeGreaterThan(8000);
+  });
+
+  for (const role of ['initiator', 'acceptor'] as const) {
+    it(`a peer that did not announce it (libtorrent reads 1,500 bytes) never gets more: utpx as ${role}`, () => {
+      const net = new SimNetwork({ seed: 7992 });
+      net.setPath('a', 'b', { delayUs: 1_000 });
+      const a = createSimEndpoint(net, 'a', 1000, { connection: { mtuCeiling: 16384 } });
+      const raw = new RawPeer(net, 'b', 2000, { address: 'a', port: 1000 });
+      let conn: Connection | undefined;
+      if (role === 'acceptor') {
+        a.endpoint.onConnection = (c) => {
+          conn = c;
+        };
+        raw.handshake(100, 5000);
+      } else {
+        conn = a.endpoint.connect(2000, 'b');
+        net.run({ maxTimeUs: 10_000 });
+        const syn = raw.received[0];
+        if (syn === undefined) throw new Error('no SYN');
+        raw.recvId = seqAdd(syn.connectionId, 1);
+        raw.sendId = syn.connectionId;
+        raw.seq = 300;
+        raw.ack = syn.seqNr;
+        raw.send({ type: ST_STATE }); // a SYN-ACK without extension bits
+        raw.run(10_000);
+      }
+      const c = conn as Connection;
+      c.write(net.prng.bytes(2 << 20));
+      // Ack every DATA in order, so the sender's RTT, window and MTU search all run.
+      for (let i = 0; i < 400 && !c.core.allAcked; i++) {
+        raw.run(2_000);
+        const seqs = raw.received.filter((p) => p.type === ST_DATA).map((p) => p.seqNr);
+        while (seqs.includes(seqAdd(raw.ack, 1))) raw.ack = seqAdd(raw.ack, 1);
+        // A steady one-way delay sample: no queue, so LEDBAT opens the window.
+        raw.send({ type: ST_STATE, timestampDiff: 1000 });
+      }
+      expect(c.core.allAcked, `${brief(c)} ack=${raw.ack} got=${raw.received.length}`).toBe(true);
+      expect(c.core.peerTakesLargeDatagrams).toBe(false);
+      const biggest = Math.max(...raw.received.map((p) => 20 + p.payload.length));
+      expect(biggest).toBeLessThanOrEqual(1472);
+      expect(c.core.stats().mtuProbes).toBeGreaterThan(0);
+    });
+  }
+});
