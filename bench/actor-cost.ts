@@ -18,7 +18,6 @@ function makeCore(): ConnectionCore {
   const hooks: ConnectionHooks = {
     transmit: () => {},
     deliver: () => {},
-    lifecycle: () => {},
     writable: () => {},
     unreadBytes: () => 0,
     needFlush: () => {},

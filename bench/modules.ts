@@ -14,8 +14,8 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { createAckResult, InFlightPackets } from '../src/core/in-flight.js';
 import { ReorderBuffer } from '../src/core/reorder-buffer.js';
-import { createAckResult, SendBuffer } from '../src/core/send-buffer.js';
 import { seqAdd } from '../src/wire/seq.js';
 
 const PACKETS = Number(process.argv[2] ?? 1_000_000);
@@ -39,7 +39,7 @@ let sink = 0;
 /* ------------------------------------------------------------------------------------------------ */
 
 function makeSender() {
-  const sb = new SendBuffer({ capacity: 1024, packetBytes: HEADER + PAYLOAD, initialSeq: 65000 });
+  const sb = new InFlightPackets({ capacity: 1024, packetBytes: HEADER + PAYLOAD, initialSeq: 65000 });
   const res = createAckResult();
   let now = 0;
   return (n: number): void => {

@@ -6,14 +6,14 @@
  * build on the protocol.
  */
 export * from './core/connection.js';
+export * from './core/in-flight.js';
 export * from './core/ledbat.js';
 export * from './core/mtu.js';
 export * from './core/reorder-buffer.js';
 export * from './core/rtt.js';
 export * from './core/sack.js';
-export * from './core/send-buffer.js';
 export * from './core/timer-queue.js';
-export { Endpoint, type EndpointOptions, type EndpointStats, type Transport } from './io/endpoint.js';
+export { Endpoint, type EndpointOptions, type EndpointStats, type Transport } from './endpoint/endpoint.js';
 export * from './io/index.js';
 export { utp as default } from './io/index.js';
 export * from './machines/connection.js';

@@ -9,6 +9,7 @@
  * bytes, a fast one with a wide window gets the slots its window needs.
  */
 import { seqAdd, seqDiff } from '../wire/seq.js';
+import { sackSet } from './sack.js';
 
 /** libutp REORDER_BUFFER_MAX_SIZE */
 export const REORDER_BUFFER_MAX_SIZE = 1024;
@@ -162,7 +163,7 @@ export class ReorderBuffer {
     let bytes = ((bits + 31) >>> 5) << 2;
     out.fill(0, 0, bytes);
     for (let k = 0; k < bits; k++) {
-      if (this.payloads[(base + k) & this.mask] !== undefined) out[k >> 3]! |= 1 << (k & 7);
+      if (this.payloads[(base + k) & this.mask] !== undefined) sackSet(out, k);
     }
     // Only a mask cut short by out.length can end in empty groups.
     while (bytes > 0 && (out[bytes - 1]! | out[bytes - 2]! | out[bytes - 3]! | out[bytes - 4]!) === 0) bytes -= 4;

@@ -116,10 +116,11 @@ export class Connection {
       : undefined;
     const hooks: ConnectionHooks = {
       transmit: (buf, length) => env.transmit(buf, length, this),
-      deliver: (payload) => this.events.onData?.(payload),
-      lifecycle: (event: CoreEvent) => {
-        this.actor.send(event);
-        if (event.type === 'FIN_ACKED') this.events.onFinAcked?.();
+      deliver: (payload) => {
+        // Lifecycle facts the packet produced before this payload (the initiator heard from, …)
+        // reach the chart first, so the owner sees them in the order they happened.
+        if (this.core.facts.length > 0) this.drainFacts();
+        this.events.onData?.(payload);
       },
       writable: () => this.events.onDrain?.(),
       unreadBytes: () => this.events.unreadBytes?.() ?? 0,
@@ -211,7 +212,18 @@ export class Connection {
 
   handlePacket(buf: Uint8Array, layout: PacketLayout): void {
     this.core.handlePacket(buf, layout, this.env.now());
+    if (this.core.facts.length > 0) this.drainFacts();
     this.afterInput();
+  }
+
+  /** The core's facts, in order, to the chart (whose actions may command the core and add more). */
+  private drainFacts(): void {
+    const facts = this.core.facts;
+    while (facts.length > 0) {
+      const event = facts.shift() as CoreEvent;
+      this.actor.send(event);
+      if (event.type === 'FIN_ACKED') this.events.onFinAcked?.();
+    }
   }
 
   flush(): void {
@@ -247,6 +259,7 @@ export class Connection {
     this.timer = undefined;
     if (this.closed) return;
     this.core.handleTimeout(this.env.now());
+    if (this.core.facts.length > 0) this.drainFacts();
     if (!this.closed) {
       this.rearm();
       this.env.needFlush(this);

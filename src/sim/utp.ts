@@ -4,7 +4,7 @@
  * instant (after every datagram and timer due at that time), the way the Node driver flushes once
  * per event-loop turn.
  */
-import { Endpoint, type EndpointOptions } from '../io/endpoint.js';
+import { Endpoint, type EndpointOptions } from '../endpoint/endpoint.js';
 import type { ConnectionConfig, ConnectionTrace } from '../machines/connection.js';
 import type { SimNetwork, SimSocket } from './network.js';
 

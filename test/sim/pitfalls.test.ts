@@ -133,7 +133,7 @@ describe('pitfalls: path MTU discovery over a link that drops datagrams above 12
   const seed4 = simSeed(4004);
   // BUG (reported): the same lost probe is fast-retransmitted twice. Its first retransmission is
   // already on the wire when duplicate acks the peer sent *before* receiving it arrive. The guard in
-  // SendBuffer.onAck (dupStreakOrder) should discount them, but the duplicate-ack streak is reset by
+  // InFlightPackets.onAck (dupStreakOrder) should discount them, but the duplicate-ack streak is reset by
   // every data packet from the peer that repeats the same ack_nr (the peer is sending too), so a new
   // streak starts after the retransmission and three stale duplicates mark it lost again.
   it(`a lost probe is retransmitted once, not again on duplicate acks older than the retransmission (seed ${seed4})`, () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { type AckResult, createAckResult, InFlightPackets, type OutPacket } from '../../../src/core/in-flight.js';
 import { sackSet } from '../../../src/core/sack.js';
-import { type AckResult, createAckResult, type OutPacket, SendBuffer } from '../../../src/core/send-buffer.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 
 // fast-check prints the seed and counterexample path on failure; FC_SEED replays another run.
@@ -11,12 +11,12 @@ const seed = Number(process.env.FC_SEED ?? 0x5e0d);
 const START = 65530;
 const s = (n: number) => seqAdd(START, n);
 
-function makeBuffer(capacity = 16, initialSeq = START): SendBuffer {
-  return new SendBuffer({ capacity, packetBytes: 1400, initialSeq });
+function makeBuffer(capacity = 16, initialSeq = START): InFlightPackets {
+  return new InFlightPackets({ capacity, packetBytes: 1400, initialSeq });
 }
 
 /** Allocates and sends n packets of `payload` bytes, the i-th at time t0 + i. */
-function sendN(b: SendBuffer, n: number, payload = 100, t0 = 1000): OutPacket[] {
+function sendN(b: InFlightPackets, n: number, payload = 100, t0 = 1000): OutPacket[] {
   const sent: OutPacket[] = [];
   for (let i = 0; i < n; i++) {
     const p = b.allocate(payload);
@@ -34,13 +34,17 @@ function mask(ackNr: number, seqs: number[], bytes = 4): Uint8Array {
   return m;
 }
 
-function ack(b: SendBuffer, ackNr: number, opts: { sack?: Uint8Array; now?: number; pure?: boolean } = {}): AckResult {
+function ack(
+  b: InFlightPackets,
+  ackNr: number,
+  opts: { sack?: Uint8Array; now?: number; pure?: boolean } = {},
+): AckResult {
   const r = createAckResult();
   b.onAck(ackNr, opts.sack, opts.now ?? 50_000, opts.pure ?? true, r);
   return r;
 }
 
-function resendOrder(b: SendBuffer, now: number): number[] {
+function resendOrder(b: InFlightPackets, now: number): number[] {
   const order: number[] = [];
   for (let p = b.nextResend(); p !== undefined; p = b.nextResend()) {
     order.push(p.seqNr);
@@ -49,7 +53,7 @@ function resendOrder(b: SendBuffer, now: number): number[] {
   return order;
 }
 
-describe('SendBuffer: allocation and the ring', () => {
+describe('InFlightPackets: allocation and the ring', () => {
   it('hands out consecutive seqs across the wrap and refuses to overfill', () => {
     const b = makeBuffer(8);
     const seqs = [];
@@ -122,7 +126,7 @@ describe('SendBuffer: allocation and the ring', () => {
   });
 });
 
-describe('SendBuffer: cumulative acks', () => {
+describe('InFlightPackets: cumulative acks', () => {
   it('frees every packet up to ack_nr and updates bytes in flight', () => {
     const b = makeBuffer();
     sendN(b, 8, 100);
@@ -184,7 +188,7 @@ describe('SendBuffer: cumulative acks', () => {
   });
 });
 
-describe('SendBuffer: duplicate acks', () => {
+describe('InFlightPackets: duplicate acks', () => {
   it('marks ack_nr + 1 for resend on the third duplicate, once', () => {
     const b = makeBuffer();
     sendN(b, 5, 100);
@@ -234,7 +238,7 @@ describe('SendBuffer: duplicate acks', () => {
   });
 });
 
-describe('SendBuffer: selective acks', () => {
+describe('InFlightPackets: selective acks', () => {
   it('frees SACKed packets and marks a hole lost once 3 packets after it are SACKed', () => {
     const b = makeBuffer();
     sendN(b, 10, 100); // s(0) … s(9) = 65530 … 3
@@ -303,8 +307,8 @@ describe('SendBuffer: selective acks', () => {
   });
 });
 
-describe('SendBuffer: invalid acks', () => {
-  function snapshot(b: SendBuffer) {
+describe('InFlightPackets: invalid acks', () => {
+  function snapshot(b: InFlightPackets) {
     return {
       count: b.count,
       oldest: b.oldestSeq,
@@ -345,9 +349,9 @@ describe('SendBuffer: invalid acks', () => {
   });
 });
 
-describe('SendBuffer: timeouts', () => {
+describe('InFlightPackets: timeouts', () => {
   it('markAllLost marks every sent packet and nextResend walks them oldest first across the wrap', () => {
-    const b = new SendBuffer({ capacity: 16, packetBytes: 1400, initialSeq: 65533 });
+    const b = new InFlightPackets({ capacity: 16, packetBytes: 1400, initialSeq: 65533 });
     const ps = sendN(b, 6, 50);
     b.allocate(50); // queued, never sent: not lost
     ack(b, 65533);
@@ -511,7 +515,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'rto' as const }) },
 );
 
-describe('SendBuffer against a naive model', () => {
+describe('InFlightPackets against a naive model', () => {
   it('agrees on every ack result, every packet’s state and the in-flight totals', () => {
     fc.assert(
       fc.property(
@@ -519,7 +523,7 @@ describe('SendBuffer against a naive model', () => {
         fc.constantFrom(4, 8, 16),
         fc.array(opArb, { maxLength: 300 }),
         (initialSeq, capacity, ops) => {
-          const real = new SendBuffer({ capacity, packetBytes: 64, initialSeq });
+          const real = new InFlightPackets({ capacity, packetBytes: 64, initialSeq });
           const model = new NaiveSendBuffer(capacity);
           const wire = (i: number) => seqAdd(initialSeq, i);
           const result = createAckResult();
@@ -613,9 +617,9 @@ describe('SendBuffer against a naive model', () => {
   });
 });
 
-describe('SendBuffer: time-based loss', () => {
+describe('InFlightPackets: time-based loss', () => {
   it('markLostSentBefore marks only sent, unacked packets last sent before the time', () => {
-    const b = new SendBuffer({ capacity: 16, packetBytes: 64, initialSeq: 65_533 });
+    const b = new InFlightPackets({ capacity: 16, packetBytes: 64, initialSeq: 65_533 });
     const ps = [0, 1, 2, 3].map(() => b.allocate(10));
     for (const [i, p] of ps.entries()) b.onSent(p, 1000 + i * 100); // sent at 1000, 1100, 1200, 1300
     b.allocate(10); // queued, never sent: never lost

@@ -1,5 +1,5 @@
 /**
- * The send buffer: every packet we have allocated a seq_nr for and the peer has not acknowledged,
+ * Packets in flight: every packet we have allocated a seq_nr for and the peer has not acknowledged,
  * in a ring indexed by seqNr & (capacity − 1). It doubles as the retransmit queue.
  *
  * The held packets span oldestSeq … nextSeq − 1. The oldest one is always still held (the span
@@ -16,6 +16,7 @@
  * waits for the timeout.)
  */
 import { seqAdd, seqDiff } from '../wire/seq.js';
+import { sackHas } from './sack.js';
 
 /** libutp DUPLICATE_ACKS_BEFORE_RESEND */
 export const DUPLICATE_ACKS_BEFORE_RESEND = 3;
@@ -70,7 +71,7 @@ export function createAckResult(): AckResult {
   };
 }
 
-export interface SendBufferOptions {
+export interface InFlightOptions {
   /** Max packets held; a power of two, at most 32768 so the span stays unambiguous in 16-bit seqs. */
   capacity: number;
   /** Size of each slot's buffer. */
@@ -79,7 +80,7 @@ export interface SendBufferOptions {
   initialSeq: number;
 }
 
-export class SendBuffer {
+export class InFlightPackets {
   private readonly capacity: number;
   private readonly mask: number;
   private packetBytes: number;
@@ -115,7 +116,7 @@ export class SendBuffer {
   /** Scratch for onAck: latest sentAt among the packets the current ack frees. */
   private latestAckedSentAt = -1;
 
-  constructor(opts: SendBufferOptions) {
+  constructor(opts: InFlightOptions) {
     const { capacity, packetBytes, initialSeq } = opts;
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 32768 || (capacity & (capacity - 1)) !== 0) {
       throw new RangeError(`send buffer capacity must be a power of two ≤ 32768, got ${capacity}`);
@@ -128,6 +129,17 @@ export class SendBuffer {
     this.inFlight = new Uint8Array(capacity);
     this.flightBytes = new Float64Array(capacity);
     this.sendOrder = new Float64Array(capacity);
+    const seq = initialSeq & 0xffff;
+    this._nextSeq = seq;
+    this._oldestSeq = seq;
+    this.sentEnd = seq;
+    this.resendCursor = seq;
+    this.unsentCursor = seq;
+  }
+
+  /** Number packets from `initialSeq` on; only while nothing is held (before the handshake picks the seq). */
+  restart(initialSeq: number): void {
+    if (this._count !== 0) throw new Error('restart: packets are held');
     const seq = initialSeq & 0xffff;
     this._nextSeq = seq;
     this._oldestSeq = seq;
@@ -317,7 +329,7 @@ export class SendBuffer {
       const s = (ackNr + 2 + k) & 0xffff;
       if (((s - oldest) & 0xffff) >= sentSpan) continue;
       const i = s & this.mask;
-      const bit = k >= 0 && ((sack[k >> 3]! >> (k & 7)) & 1) === 1;
+      const bit = sackHas(sack, k);
       const p = this.slots[i]!;
       if (bit) {
         // Freed earlier by another SACK: its sendOrder is still valid (the slot is inside the span).

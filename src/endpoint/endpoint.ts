@@ -4,8 +4,9 @@
  * connections that have something to send are flushed once after each batch of input, so a burst
  * of incoming data produces one ack, not one per packet.
  *
- * It never touches a socket or a clock itself: a `Transport` sends, `now()` tells the time and a
- * `TimerQueue` holds deadlines. src/io/socket.ts binds it to node:dgram; src/sim to the simulator.
+ * It never touches a socket or a clock itself (sans-IO, like the core): a `Transport` sends, `now()`
+ * tells the time and a `TimerQueue` holds deadlines. src/io/utp-socket.ts binds it to node:dgram;
+ * src/sim/utp.ts to the simulator.
  */
 import type { TimerQueue } from '../core/timer-queue.js';
 import {
@@ -15,9 +16,10 @@ import {
   type InspectObserver,
 } from '../machines/connection.js';
 import { createLayout, scanPacket } from '../wire/codec.js';
-import { HEADER_SIZE, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, UTP_VERSION } from '../wire/constants.js';
+import { EXT_NONE, HEADER_SIZE, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN } from '../wire/constants.js';
 import { PacketHeader } from '../wire/header.js';
 import { seqAdd, seqDiff, ts32 } from '../wire/seq.js';
+import { writeHeader } from '../wire/writer.js';
 
 export interface Transport {
   /**
@@ -361,14 +363,16 @@ export class Endpoint {
         return true;
       }
       const buf = new Uint8Array(HEADER_SIZE);
-      const h = new PacketHeader(buf);
-      h.type = ST_STATE;
-      h.version = UTP_VERSION;
-      h.connectionId = l.sendId;
-      h.timestamp = ts32(now);
-      h.windowSize = 0xffff;
-      h.seqNr = l.seqNr;
-      h.ackNr = l.ackNr;
+      writeHeader(buf, {
+        type: ST_STATE,
+        connectionId: l.sendId,
+        timestamp: ts32(now),
+        timestampDiff: 0,
+        windowSize: 0xffff,
+        seqNr: l.seqNr,
+        ackNr: l.ackNr,
+        extension: EXT_NONE,
+      });
       this.stats.lingerAcks++;
       this.opts.transport.send(buf, 0, HEADER_SIZE, port, address);
       return true;
@@ -396,13 +400,16 @@ export class Endpoint {
   /** RST for a packet that belongs to no connection (never in reply to a RST). */
   private sendReset(connectionId: number, seqNr: number, address: string, port: number): void {
     const buf = new Uint8Array(HEADER_SIZE);
-    const h = new PacketHeader(buf);
-    h.type = ST_RESET;
-    h.version = UTP_VERSION;
-    h.connectionId = connectionId;
-    h.timestamp = ts32(this.opts.now());
-    h.seqNr = Math.floor(this.random() * 0x10000);
-    h.ackNr = seqNr;
+    writeHeader(buf, {
+      type: ST_RESET,
+      connectionId,
+      timestamp: ts32(this.opts.now()),
+      timestampDiff: 0,
+      windowSize: 0,
+      seqNr: Math.floor(this.random() * 0x10000),
+      ackNr: seqNr,
+      extension: EXT_NONE,
+    });
     this.stats.resetsSent++;
     this.opts.transport.send(buf, 0, HEADER_SIZE, port, address);
   }
