@@ -1,0 +1,175 @@
+/**
+ * The protocol core alone: bytes in, datagrams and facts out. No endpoint, no statechart, no
+ * clock but the `now` each call is given — the core's whole contract.
+ */
+import { describe, expect, it } from 'vitest';
+import { ConnectionCore, type ConnectionHooks, type CoreEvent } from '../../../src/core/connection.js';
+import { createLayout, decode, type Packet, scanPacket } from '../../../src/wire/codec.js';
+import { EXT_BITS, ST_DATA, ST_FIN, ST_STATE, ST_SYN } from '../../../src/wire/constants.js';
+import { seqAdd } from '../../../src/wire/seq.js';
+
+/** A core whose output is collected: datagrams (copied), delivered bytes. */
+function core(role: 'initiator' | 'acceptor', opts = {}) {
+  const out: Uint8Array[] = [];
+  const delivered: Uint8Array[] = [];
+  const hooks: ConnectionHooks = {
+    transmit: (buf, length) => {
+      out.push(buf.slice(0, length));
+    },
+    deliver: (p) => delivered.push(p.slice()),
+    writable: () => {},
+    unreadBytes: () => 0,
+    needFlush: () => {},
+  };
+  const c = new ConnectionCore(role, hooks, { packetSize: 1000, mtuCeiling: 1000, ...opts });
+  return { c, out, delivered };
+}
+
+type Side = ReturnType<typeof core>;
+
+/** Hands every datagram `from` sent so far to `to` (except those `drop` names), returning them decoded. */
+function pass(from: Side, to: Side, now: number, drop: (p: Packet, i: number) => boolean = () => false): Packet[] {
+  const sent = from.out.splice(0);
+  const layout = createLayout();
+  const packets: Packet[] = [];
+  sent.forEach((buf, i) => {
+    const r = decode(buf);
+    if (!r.ok) throw new Error(r.error.message);
+    packets.push(r.packet);
+    if (drop(r.packet, i)) return;
+    if (r.packet.type === ST_SYN && to.c.phase === 'idle') to.c.acceptSyn(now, buf, 7000);
+    else {
+      expect(scanPacket(buf, layout)).toBeNull();
+      to.c.handlePacket(buf, layout, now);
+    }
+  });
+  return packets;
+}
+
+const facts = (s: Side): string[] => s.c.facts.splice(0).map((f: CoreEvent) => f.type);
+
+/**
+ * Both sides flush and exchange what they sent, 1 ms per hop, until neither sends anything;
+ * returns every packet a sent (as b saw them, dropped ones included).
+ */
+function converse(a: Side, b: Side, start: number, drop: (p: Packet) => boolean = () => false): Packet[] {
+  const fromA: Packet[] = [];
+  let now = start;
+  for (let round = 0; round < 200; round++) {
+    a.c.flush(now);
+    const ab = pass(a, b, (now += 1000), drop);
+    b.c.flush(now);
+    const ba = pass(b, a, (now += 1000));
+    fromA.push(...ab);
+    if (ab.length === 0 && ba.length === 0) break;
+  }
+  return fromA;
+}
+
+function connected(): { a: Side; b: Side } {
+  const a = core('initiator');
+  const b = core('acceptor');
+  a.c.assignIds(400);
+  a.c.sendSyn(1000, 100);
+  const [syn] = pass(a, b, 2000);
+  expect(syn).toMatchObject({ type: ST_SYN, connectionId: 400, seqNr: 100 });
+  // The SYN carries our extension bits (large datagrams).
+  expect(syn?.extensions.map((e) => e.type)).toEqual([EXT_BITS]);
+  const [synAck] = pass(b, a, 3000);
+  expect(synAck).toMatchObject({ type: ST_STATE, connectionId: 400, seqNr: 7000, ackNr: 100 });
+  expect(facts(a)).toEqual(['SYN_ACKED']);
+  a.c.flush(3000); // the initiator acks the SYN-ACK at once
+  const [ackOfSynAck] = pass(a, b, 4000);
+  expect(ackOfSynAck).toMatchObject({ type: ST_STATE, connectionId: 401, seqNr: 101, ackNr: 6999 });
+  expect(facts(b)).toEqual(['PEER_ACKED']);
+  return { a, b };
+}
+
+describe('ConnectionCore, bytes in and datagrams out', () => {
+  it('handshake: ids, seq numbers and facts as BEP 29 and libutp number them', () => {
+    const { a, b } = connected();
+    expect(a.c.phase).toBe('open');
+    expect(b.c.phase).toBe('open');
+    expect(a.c.ackNr).toBe(6999);
+    expect(b.c.ackNr).toBe(100);
+  });
+
+  it('an acceptor sends no data before the initiator is heard from', () => {
+    const a = core('initiator');
+    const b = core('acceptor');
+    a.c.assignIds(400);
+    a.c.sendSyn(1000, 100);
+    pass(a, b, 2000);
+    b.c.write(new Uint8Array(3000));
+    b.c.flush(2000);
+    const sent = pass(b, a, 3000);
+    expect(sent.map((p) => p.type)).toEqual([ST_STATE]); // the SYN-ACK only
+    // The initiator's ack of the SYN-ACK opens the acceptor's stream, at the SYN-ACK's seq_nr.
+    const data = converse(b, a, 3000).filter((p) => p.type === ST_DATA);
+    expect(data.map((p) => p.seqNr)).toEqual([7000, 7001, 7002, 7003]);
+    expect(Buffer.concat(a.delivered).length).toBe(3000);
+  });
+
+  it('data, a lost packet repaired from a SACK, then FIN: facts in order', () => {
+    const { a, b } = connected();
+    const data = new Uint8Array(9800).map((_, i) => i & 0xff);
+    a.c.write(data);
+    a.c.queueFin();
+    // Lose the first transmission of the second data packet; the packets after it are SACKed.
+    let lost = false;
+    const sent = converse(a, b, 5000, (p) => {
+      if (p.type !== ST_DATA || p.seqNr !== 102 || lost) return false;
+      lost = true;
+      return true;
+    });
+    const seqs = sent.filter((p) => p.type === ST_DATA).map((p) => p.seqNr);
+    // Ten packets, 102 twice: once lost, once resent after the SACKs showed the hole.
+    expect(seqs.filter((q) => q === 102)).toHaveLength(2);
+    expect(new Set(seqs).size).toBe(10);
+    expect(a.c.stats().fastRetransmits).toBe(1);
+    expect(a.c.stats().timeouts).toBe(0);
+    expect(Buffer.concat(b.delivered)).toEqual(Buffer.from(data));
+    expect(facts(b)).toEqual(['FIN_RECEIVED', 'EOF_DELIVERED']);
+    expect(facts(a)).toEqual(['FIN_ACKED']);
+  });
+
+  it('a stale FIN is no end of stream; the real one is', () => {
+    const { a, b } = connected();
+    a.c.write(new Uint8Array(10));
+    a.c.flush(5000);
+    pass(a, b, 6000);
+    const fin = (seq: number) => {
+      const buf = new Uint8Array(20);
+      buf.set([(ST_FIN << 4) | 1, 0, 0x01, 0x91]); // connection id 401
+      buf[16] = seq >> 8;
+      buf[17] = seq & 0xff;
+      buf[18] = 0x1b;
+      buf[19] = 0x57; // ack_nr 6999
+      const layout = createLayout();
+      scanPacket(buf, layout);
+      b.c.handlePacket(buf, layout, 7000);
+    };
+    fin(101); // already delivered
+    expect(facts(b)).toEqual([]);
+    fin(seqAdd(101, 1));
+    expect(facts(b)).toEqual(['FIN_RECEIVED', 'EOF_DELIVERED']);
+  });
+
+  it('retransmission timeouts double, report their count, and stop past the limit', () => {
+    const { a } = connected();
+    a.c.write(new Uint8Array(100));
+    a.c.flush(5000);
+    a.out.length = 0;
+    let now = 5000;
+    const counts: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      now = a.c.nextDeadline();
+      a.c.handleTimeout(now);
+      for (const f of a.c.facts.splice(0)) if (f.type === 'RTO_FIRED') counts.push(f.count);
+    }
+    expect(counts).toEqual([1, 2, 3, 4, 5]);
+    // A tail probe, four retransmissions; nothing after the fatal fifth timeout.
+    expect(a.out.length).toBe(5);
+    expect(a.c.nextDeadline()).toBe(0);
+  });
+});
