@@ -190,6 +190,8 @@ function sha256(data: Uint8Array): string {
 
 class SideSink {
   bytes = 0;
+  /** Bytes delivered when the end of the stream was reported, or −1. */
+  bytesAtEnd = -1;
   private readonly hash = createHash('sha256');
   add(p: Uint8Array): void {
     this.bytes += p.length;
@@ -290,6 +292,9 @@ export function runScenario(sc: Scenario, seed: number, fault?: Fault): Scenario
       if (s.end === when) c.end();
     };
     c.events.onData = (p) => sink.add(p);
+    c.events.onEnd = () => {
+      sink.bytesAtEnd = sink.bytes;
+    };
     c.events.onConnect = () => act('on-connect');
     act('at-once');
   };
@@ -326,6 +331,12 @@ export function runScenario(sc: Scenario, seed: number, fault?: Fault): Scenario
       out.push(`${name}: outcome ${c.outcome}/${c.code}, want ${wantOutcome}/${want.code}`);
     }
     if (sink.bytes !== bytes) out.push(`${name}: ${sink.bytes} bytes delivered, want ${bytes}`);
+    const ended = c.readEnded;
+    const wantEnded = want.state === 'closed' || stateKey(want.state).includes('"receive":"ended"');
+    if (ended !== wantEnded)
+      out.push(`${name}: read side ${ended ? 'ended' : 'open'}, want ${wantEnded ? 'ended' : 'open'}`);
+    if (ended && sink.bytesAtEnd !== bytes)
+      out.push(`${name}: the end came after ${sink.bytesAtEnd} bytes, want ${bytes}`);
     if (!c.closed && !c.core.allAcked) out.push(`${name}: not everything it wrote was acked`);
     return out;
   };
