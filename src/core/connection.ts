@@ -190,6 +190,12 @@ const EMPTY = new Uint8Array(0);
 
 export type Role = 'initiator' | 'acceptor';
 
+/** A SYN the endpoint answered before the connection existed: when its SYN-ACK first went out, and how often. */
+export interface SynAnswered {
+  readonly at: number;
+  readonly count: number;
+}
+
 /**
  * Where the connection is, as far as the core needs to know to act: set by the chart's commands
  * (and, for the handshake, by the packets that complete it). `synReceived` accepts acks and data
@@ -337,15 +343,20 @@ export class ConnectionCore {
     this.emit(buf, buf.length, now, false);
   }
 
-  /** Acceptor: take the SYN's ids and sequence number and answer with a STATE (the SYN-ACK). */
-  acceptSyn(now: number, syn: Uint8Array, initialSeq: number): void {
+  /**
+   * Acceptor: take the SYN's ids and sequence number and answer with a STATE (the SYN-ACK) — or,
+   * when the endpoint already answered it from its SYN queue (`answered`), only take on the state
+   * that SYN-ACK announced.
+   */
+  acceptSyn(now: number, syn: Uint8Array, initialSeq: number, answered?: SynAnswered): void {
     const layout = createLayout();
     if (scanPacket(syn, layout) !== null) return;
     const h = this.rx.reset(syn);
     this.sendId = h.connectionId;
     this.recvId = seqAdd(h.connectionId, 1);
-    // The SYN never passes through handlePacket: traced here, once the connection has its ids.
-    if (this.hooks.trace) this.traceRecord('in', syn, syn.length, now, false);
+    // The SYN never passes through handlePacket: traced here, once the connection has its ids
+    // (unless the endpoint answered it from its SYN queue, and traced it then).
+    if (this.hooks.trace && answered === undefined) this.traceRecord('in', syn, syn.length, now, false);
     this.notePeerExtensions(syn, layout);
     this.peerWindow = h.windowSize;
     this.reorder.init(h.seqNr);
@@ -355,7 +366,14 @@ export class ConnectionCore {
     this.handshook = true;
     this.lastReceivedAt = now;
     if (h.timestamp !== 0) this.replyMicro = tsDiff(ts32(now), h.timestamp);
-    this.sendSynAck(now);
+    if (answered === undefined) this.sendSynAck(now);
+    else {
+      this.synSentAt = answered.at;
+      this.synSends = answered.count;
+      // The endpoint sent them on this connection's behalf: its stats include its handshake.
+      this.s.packetsSent += answered.count;
+      this.s.bytesSent += answered.count * (HEADER_SIZE + EXT_BITS_SIZE);
+    }
   }
 
   /** Send FIN after every byte queued so far. */
@@ -1008,32 +1026,44 @@ export class ConnectionCore {
   }
 
   private traceRecord(dir: 'in' | 'out', buf: Uint8Array, length: number, now: number, retransmit: boolean): void {
-    const packet = buf.subarray(0, length);
-    const layout = createLayout();
-    if (scanPacket(packet, layout) !== null) return;
-    const h = new PacketHeader(packet);
-    let sack: number[] | undefined;
-    if (layout.sackOffset >= 0) {
-      const list: number[] = [];
-      const mask = packet.subarray(layout.sackOffset, layout.sackOffset + layout.sackLength);
-      forEachSacked(h.ackNr, mask, (seq) => list.push(seq));
-      sack = list;
-    }
-    this.hooks.trace?.({
-      kind: 'packet',
-      dir,
-      at: now,
-      type: TYPE_NAMES[h.type] ?? 'DATA',
-      connectionId: h.connectionId,
-      seqNr: h.seqNr,
-      ackNr: h.ackNr,
-      windowSize: h.windowSize,
-      length,
-      payload: length - layout.payloadOffset,
-      ...(sack ? { sack } : {}),
-      retransmit,
-    });
+    const record = packetTraceRecord(dir, buf, length, now, retransmit);
+    if (record !== undefined) this.hooks.trace?.(record);
   }
+}
+
+/** What a trace shows of one datagram (undefined if it is not a well-formed uTP packet). */
+export function packetTraceRecord(
+  dir: 'in' | 'out',
+  buf: Uint8Array,
+  length: number,
+  now: number,
+  retransmit: boolean,
+): TraceRecord | undefined {
+  const packet = buf.subarray(0, length);
+  const layout = createLayout();
+  if (scanPacket(packet, layout) !== null) return undefined;
+  const h = new PacketHeader(packet);
+  let sack: number[] | undefined;
+  if (layout.sackOffset >= 0) {
+    const list: number[] = [];
+    const mask = packet.subarray(layout.sackOffset, layout.sackOffset + layout.sackLength);
+    forEachSacked(h.ackNr, mask, (seq) => list.push(seq));
+    sack = list;
+  }
+  return {
+    kind: 'packet',
+    dir,
+    at: now,
+    type: TYPE_NAMES[h.type] ?? 'DATA',
+    connectionId: h.connectionId,
+    seqNr: h.seqNr,
+    ackNr: h.ackNr,
+    windowSize: h.windowSize,
+    length,
+    payload: length - layout.payloadOffset,
+    ...(sack ? { sack } : {}),
+    retransmit,
+  };
 }
 
 /**

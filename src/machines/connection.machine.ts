@@ -10,7 +10,7 @@
  * Final states say how the connection ended: closed, reset, timedOut, refused or destroyed.
  */
 import { and, assign, setup, stateIn } from 'xstate';
-import type { ConnectionCore } from '../core/connection.js';
+import type { ConnectionCore, SynAnswered } from '../core/connection.js';
 
 export type Outcome = 'closed' | 'reset' | 'timedOut' | 'refused' | 'destroyed';
 
@@ -68,7 +68,11 @@ export interface ConnectionContext extends ConnectionInput {
 
 export type ConnectionEvent =
   | { type: 'CONNECT' }
-  | { type: 'SYN'; packet: Uint8Array }
+  /**
+   * An accepted SYN. `initialSeq` and `answered`: the endpoint already sent the SYN-ACK from its SYN
+   * queue, with that seq_nr (otherwise the core answers and draws the seq_nr).
+   */
+  | { type: 'SYN'; packet: Uint8Array; initialSeq?: number; answered?: SynAnswered }
   | { type: 'END' }
   | { type: 'DESTROY'; code?: string | undefined }
   | { type: 'SYN_ACKED' }
@@ -96,7 +100,8 @@ export const connectionMachine = setup({
     },
     backoffSyn: assign({ synRtoMs: ({ context }) => context.synRtoMs * 2 }),
     acceptSyn: ({ context, event }) => {
-      if (event.type === 'SYN') context.core.acceptSyn(context.now(), event.packet, context.random16());
+      if (event.type !== 'SYN') return;
+      context.core.acceptSyn(context.now(), event.packet, event.initialSeq ?? context.random16(), event.answered);
     },
     requestEnd: assign({ endRequested: true }),
     queueFin: ({ context }) => context.core.queueFin(),

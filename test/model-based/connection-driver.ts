@@ -174,6 +174,8 @@ export class Harness {
   private states: StateTraceRecord[] = [];
   private readonly rec = microstepRecorder();
   private cutToLocal = false;
+  /** The connection under test is an acceptor created at the SYN (Endpoint.acceptNow). */
+  private acceptAtSyn = false;
   private cutToRemote = false;
   /** Datagrams to the remote this matches arrive `holdToRemoteUs` late (already in flight ones too). */
   private holdToRemote: ((buf: Uint8Array) => boolean) | undefined;
@@ -208,7 +210,12 @@ export class Harness {
     });
     const toLocal = this.local.endpoint;
     this.local.socket.onMessage((buf, from, port) => {
-      if (!this.cutToLocal) toLocal.handleDatagram(buf, from, port);
+      if (this.cutToLocal) return;
+      if (this.acceptAtSyn && this.conn === undefined && (buf[0] ?? 0) >> 4 === 4 /* ST_SYN */) {
+        this.watch(toLocal.acceptNow(buf, from, port));
+        return;
+      }
+      toLocal.handleDatagram(buf, from, port);
     });
     const toRemote = this.remote.endpoint;
     this.remote.socket.onMessage((buf, from, port) => {
@@ -245,6 +252,8 @@ export class Harness {
   }
 
   private get p(): Connection {
+    // The peer acceptor exists once our answer to its SYN-ACK reaches it (its SYN queue creates it then).
+    if (!this.peer) this.runUntil('peer accepted', () => this.peer !== undefined);
     if (!this.peer) throw new Error('no peer connection');
     return this.peer;
   }
@@ -308,7 +317,10 @@ export class Harness {
       case 'SYN':
         this.remoteDraws.push(REMOTE_ID, this.numbering.P);
         this.localDraws.push(this.numbering.I);
-        this.local.endpoint.onConnection = (c) => this.watch(c);
+        // The endpoint would answer from its SYN queue and create the connection only once the
+        // initiator speaks again; the chart's half-open state needs the connection at the SYN.
+        this.acceptAtSyn = true;
+        this.local.endpoint.onConnection = () => {};
         this.peer = this.remote.endpoint.connect(LOCAL_PORT, LOCAL);
         this.runUntil('SYN', () => this.conn !== undefined);
         return;
