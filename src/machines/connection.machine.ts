@@ -43,7 +43,10 @@ export const DEFAULT_LIFECYCLE: LifecycleConfig = {
   synRetries: 3,
   connectTimeoutMs: 10_000,
   keepaliveMs: 29_000,
-  idleTimeoutMs: 0,
+  // Five minutes of silence: far past libutp's 29 s keepalives, and past BitTorrent's 2-minute
+  // keep-alive messages (libtorrent's uTP sends no keepalives of its own, so an idle libtorrent
+  // peer is heard only through its application).
+  idleTimeoutMs: 300_000,
 };
 
 export interface ConnectionInput {
