@@ -91,7 +91,7 @@ function fixture(name: string, data: Buffer): Fixture {
 async function libtorrent(
   torrentFile: string,
   savePath: string,
-  more: { connectionsLimit?: number; utpNumResends?: number } = {},
+  more: { connectionsLimit?: number; utpResends?: number } = {},
 ): Promise<LibtorrentPeer> {
   const p = await LibtorrentPeer.start({ torrentFile, savePath, ...more });
   peers.push(p);
@@ -142,10 +142,11 @@ const NO_IMPAIRMENTS = { loss: 0, duplicate: 0, reorder: 0 };
 /**
  * libtorrent gives a connection up, silently (no RST, no FIN), when one packet has gone out three
  * times unacked (utp_num_resends = 3; utp_stream.cpp, tick: "failed sends in a row. Socket timed
- * out"). At 3% random loss that is 2.7e-5 per packet: one 4 MiB transfer in ten or so. The lossy
- * tests are about utpx, so they give libtorrent more patience.
+ * out"), or twice once its FIN has gone out (utp_fin_resends = 2, same place). At 3% random loss
+ * that ends about one 4 MiB transfer in ten. The lossy tests are about utpx, so they give
+ * libtorrent more patience.
  */
-const LOSSY_NUM_RESENDS = 8;
+const LOSSY_RESENDS = 8;
 
 /** What utpx's side saw: anything but zero in the first two means a libtorrent packet was dropped. */
 function utpxCounters(udp: UtpSocket, sockets: Socket[]): Record<string, number> {
@@ -249,8 +250,11 @@ function flows(opts: UtpSocketOptions): void {
     lt.connect(server.address().port);
     await lt.waitFor((e) => e.event === 'finished');
     // libtorrent closes a connection to a seed once it has everything ("torrent finished"); the
-    // seeder answers its FIN with its own, which also acks libtorrent's.
-    const result = await (served as Promise<SeedResult>);
+    // seeder answers its FIN with its own, which also acks libtorrent's. Its last `have`s may never
+    // come: libtorrent 2.0.8 drops a small packet it holds back (Nagle) when it sends its FIN
+    // (utp_stream.cpp, send_pkt: the FIN takes a new packet, m_nagle_packet is never sent; fixed
+    // in 2.0.9), so `peerHave` is not checked.
+    await (served as Promise<SeedResult>);
     await closed(serverSocket as Socket);
     const counters = await lt.quit();
     const mine = utpxCounters(server, [serverSocket as Socket]);
@@ -258,8 +262,6 @@ function flows(opts: UtpSocketOptions): void {
     expect(lt.events.filter((e) => e.event === 'hash_failed')).toEqual([]);
     expect(counters['ses.num_piece_failed']).toBe(0);
     expect(sha256(readFileSync(join(f.leechDir, f.torrent.name))), `seed ${seedNr}`).toBe(sha256(data));
-    // libtorrent announces a piece only after its hash check passed.
-    expect(result.peerHave.size).toBe(f.torrent.pieces.length);
     expect(serverSocket?.stats().outcome).toBe('closed');
     expect(counters['utp.utp_invalid_pkts_in']).toBe(0);
     expect(mine.notUtp).toBe(0);
@@ -324,7 +326,7 @@ function flows(opts: UtpSocketOptions): void {
       const seedNr = 704;
       const data = bytes(seedNr, 4 * MiB);
       const f = fixture(`lt-seeds-lossy-${seedNr}`, data);
-      const lt = await libtorrent(f.torrentFile, f.seedDir, { utpNumResends: LOSSY_NUM_RESENDS });
+      const lt = await libtorrent(f.torrentFile, f.seedDir, { utpResends: LOSSY_RESENDS });
       const relay = await lossyRelay(lt.port, seedNr);
       const udp = utpxSocket(opts);
       const sock = udp.connect(relay.port, relay.address);
@@ -365,12 +367,10 @@ function flows(opts: UtpSocketOptions): void {
         s.once('end', () => relay?.set(NO_IMPAIRMENTS));
       });
       relay = await lossyRelay(server.address().port, seedNr);
-      const lt = await libtorrent(f.torrentFile, f.leechDir, { utpNumResends: LOSSY_NUM_RESENDS });
+      const lt = await libtorrent(f.torrentFile, f.leechDir, { utpResends: LOSSY_RESENDS });
       lt.connect(relay.port);
       await lt.waitFor((e) => e.event === 'finished');
-      // No check of the `have`s here: libtorrent discards what it has not sent yet when it closes
-      // (utp_stream.cpp, destroy: m_write_buffer.clear()), and under loss its last `have` may be
-      // still unsent when it closes on finishing.
+      // No check of the `have`s (see the loss-free test above).
       await (served as Promise<SeedResult>);
       await closed(serverSocket as Socket);
       const counters = await lt.quit();

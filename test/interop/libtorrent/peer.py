@@ -5,7 +5,7 @@ torrent, seeding or leeching. Loopback only: it listens on 127.0.0.1 and connect
 127.0.0.1 ports it is told.
 
     /usr/bin/python3 peer.py --torrent FILE --save-path DIR [--connections-limit N]
-                             [--utp-num-resends N] [--log-alerts]
+                             [--utp-resends N] [--log-alerts]
 
 It speaks JSON lines. On stdout, one object per line with an "event":
     listening {port}                      the uTP port (after the listen socket is up)
@@ -46,7 +46,7 @@ def emit(event, **fields):
     sys.stdout.flush()
 
 
-def settings(connections_limit, utp_num_resends, log_alerts):
+def settings(connections_limit, utp_resends, log_alerts):
     mask = lt.alert_category.all if log_alerts else (
         lt.alert_category.error | lt.alert_category.peer | lt.alert_category.status
         | lt.alert_category.connect | lt.alert_category.stats | lt.alert_category.storage)
@@ -76,8 +76,10 @@ def settings(connections_limit, utp_num_resends, log_alerts):
         "upload_rate_limit": 0,
         "download_rate_limit": 0,
         "mixed_mode_algorithm": 1,  # peer_proportional
-        # How often one packet may be sent before libtorrent declares the connection dead (default 3).
-        "utp_num_resends": utp_num_resends,
+        # How often one packet may go out before libtorrent drops the connection (defaults 3, and 2
+        # for packets still unacked once its FIN has gone out).
+        "utp_num_resends": utp_resends,
+        "utp_fin_resends": max(2, utp_resends - 1),
         "alert_mask": int(mask),
         "alert_queue_size": 100000,
     }
@@ -89,8 +91,9 @@ def stats_values(alert):
     for name, value in values.items():
         if name.startswith("utp.") or (name.startswith("peer.") and value != 0):
             keep[name] = value
-        elif name in ("net.on_udp_counter", "ses.num_piece_failed", "ses.num_incoming_request",
-                      "ses.num_outgoing_request", "ses.num_incoming_piece", "ses.num_outgoing_piece"):
+        elif name.startswith(("ses.num_incoming_", "ses.num_outgoing_")) and value != 0:
+            keep[name] = value  # BitTorrent messages by type, as the session wrote or read them
+        elif name in ("net.on_udp_counter", "ses.num_piece_failed"):
             keep[name] = value
     return keep
 
@@ -106,11 +109,11 @@ def main():
     ap.add_argument("--torrent", required=True)
     ap.add_argument("--save-path", required=True)
     ap.add_argument("--connections-limit", type=int, default=200)
-    ap.add_argument("--utp-num-resends", type=int, default=3)
+    ap.add_argument("--utp-resends", type=int, default=3)
     ap.add_argument("--log-alerts", action="store_true", help="every alert to stderr")
     args = ap.parse_args()
 
-    ses = lt.session(settings(args.connections_limit, args.utp_num_resends, args.log_alerts))
+    ses = lt.session(settings(args.connections_limit, args.utp_resends, args.log_alerts))
     ti = lt.torrent_info(args.torrent)
     atp = lt.add_torrent_params()
     atp.ti = ti

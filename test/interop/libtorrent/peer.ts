@@ -31,8 +31,11 @@ export interface StartOptions {
   torrentFile: string;
   savePath: string;
   connectionsLimit?: number;
-  /** Transmissions of one packet before libtorrent gives the connection up (libtorrent's default: 3). */
-  utpNumResends?: number;
+  /**
+   * Transmissions of one packet before libtorrent gives the connection up (utp_num_resends, default
+   * 3; utp_fin_resends, default 2, is set one lower).
+   */
+  utpResends?: number;
   /** Every libtorrent alert to this process's stderr (diagnosis; also UTPX_LT_ALERTS=1). */
   logAlerts?: boolean;
 }
@@ -96,7 +99,7 @@ export class LibtorrentPeer {
   static async start(opts: StartOptions): Promise<LibtorrentPeer> {
     const args = [SCRIPT, '--torrent', opts.torrentFile, '--save-path', opts.savePath];
     if (opts.connectionsLimit !== undefined) args.push('--connections-limit', String(opts.connectionsLimit));
-    if (opts.utpNumResends !== undefined) args.push('--utp-num-resends', String(opts.utpNumResends));
+    if (opts.utpResends !== undefined) args.push('--utp-resends', String(opts.utpResends));
     if (opts.logAlerts || process.env.UTPX_LT_ALERTS === '1') args.push('--log-alerts');
     const peer = new LibtorrentPeer(spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
     const listening = await peer.waitFor((e) => e.event === 'listening');
