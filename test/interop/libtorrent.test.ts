@@ -442,10 +442,17 @@ describe.skipIf(SKIP || MISSING !== null)(
         await lt.waitFor((e) => e.event === 'finished');
         await (served as Promise<SeedResult>);
         await closed(serverSocket as Socket);
+        const counters = await lt.quit();
+        report(
+          "libtorrent's FIN with a close reason → utpx, 1 MiB",
+          counters,
+          utpxCounters(server, [serverSocket as Socket]),
+        );
         expect(fins.length).toBeGreaterThan(0);
         expect(fins[0]).toContain(3);
         expect(serverSocket?.stats().outcome).toBe('closed');
         expect(server.endpoint.stats.notUtp).toBe(0);
+        expect(counters['utp.utp_invalid_pkts_in']).toBe(0);
       }, 30_000);
     });
 

@@ -14,7 +14,8 @@ It speaks JSON lines. On stdout, one object per line with an "event":
     hash_failed {piece}
     progress {progress, pieces, num_peers, down_rate, up_rate}   about once a second
     finished {pieces, total}              every piece downloaded and hash-checked (seeding now)
-    stats {counters}                      utp.* and peer.* and a few other session counters
+    stats {counters}                      session counters: utp.*, peer.* (non-zero), BitTorrent
+                                          messages (ses.num_incoming_*, ses.num_outgoing_*)
     error {message}
     exit {}
 On stdin, one command a line:
@@ -33,7 +34,7 @@ import time
 
 try:
     import libtorrent as lt
-except ImportError as e:  # the test runner turns this exit code into an install hint
+except ImportError as e:  # the test suite checks the import itself and says how to install it
     sys.stderr.write(f"cannot import libtorrent: {e}\n")
     sys.exit(3)
 
@@ -49,7 +50,7 @@ def emit(event, **fields):
 def settings(connections_limit, utp_resends, log_alerts):
     mask = lt.alert_category.all if log_alerts else (
         lt.alert_category.error | lt.alert_category.peer | lt.alert_category.status
-        | lt.alert_category.connect | lt.alert_category.stats | lt.alert_category.storage)
+        | lt.alert_category.connect | lt.alert_category.storage)
     return {
         "listen_interfaces": f"{LOOPBACK}:0",
         # uTP only, both ways: a TCP fallback would hide a uTP failure.
