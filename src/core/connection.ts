@@ -156,6 +156,8 @@ export interface ConnectionStats {
   duplicates: number;
   outOfOrder: number;
   invalidAcks: number;
+  /** Data packets dropped because they exceeded the receive window we advertised. */
+  windowDrops: number;
   zeroWindowProbes: number;
   tailProbes: number;
   mtuProbes: number;
@@ -189,6 +191,12 @@ const TIMERS = 4;
 const EMPTY = new Uint8Array(0);
 
 export type Role = 'initiator' | 'acceptor';
+
+/** A SYN the endpoint answered before the connection existed: when its SYN-ACK first went out, and how often. */
+export interface SynAnswered {
+  readonly at: number;
+  readonly count: number;
+}
 
 /**
  * Where the connection is, as far as the core needs to know to act: set by the chart's commands
@@ -280,6 +288,7 @@ export class ConnectionCore {
     fastRetransmits: 0,
     timeouts: 0,
     invalidAcks: 0,
+    windowDrops: 0,
     zeroWindowProbes: 0,
     tailProbes: 0,
   };
@@ -337,15 +346,20 @@ export class ConnectionCore {
     this.emit(buf, buf.length, now, false);
   }
 
-  /** Acceptor: take the SYN's ids and sequence number and answer with a STATE (the SYN-ACK). */
-  acceptSyn(now: number, syn: Uint8Array, initialSeq: number): void {
+  /**
+   * Acceptor: take the SYN's ids and sequence number and answer with a STATE (the SYN-ACK) — or,
+   * when the endpoint already answered it from its SYN queue (`answered`), only take on the state
+   * that SYN-ACK announced.
+   */
+  acceptSyn(now: number, syn: Uint8Array, initialSeq: number, answered?: SynAnswered): void {
     const layout = createLayout();
     if (scanPacket(syn, layout) !== null) return;
     const h = this.rx.reset(syn);
     this.sendId = h.connectionId;
     this.recvId = seqAdd(h.connectionId, 1);
-    // The SYN never passes through handlePacket: traced here, once the connection has its ids.
-    if (this.hooks.trace) this.traceRecord('in', syn, syn.length, now, false);
+    // The SYN never passes through handlePacket: traced here, once the connection has its ids
+    // (unless the endpoint answered it from its SYN queue, and traced it then).
+    if (this.hooks.trace && answered === undefined) this.traceRecord('in', syn, syn.length, now, false);
     this.notePeerExtensions(syn, layout);
     this.peerWindow = h.windowSize;
     this.reorder.init(h.seqNr);
@@ -355,7 +369,14 @@ export class ConnectionCore {
     this.handshook = true;
     this.lastReceivedAt = now;
     if (h.timestamp !== 0) this.replyMicro = tsDiff(ts32(now), h.timestamp);
-    this.sendSynAck(now);
+    if (answered === undefined) this.sendSynAck(now);
+    else {
+      this.synSentAt = answered.at;
+      this.synSends = answered.count;
+      // The endpoint sent them on this connection's behalf: its stats include its handshake.
+      this.s.packetsSent += answered.count;
+      this.s.bytesSent += answered.count * (HEADER_SIZE + EXT_BITS_SIZE);
+    }
   }
 
   /** Send FIN after every byte queued so far. */
@@ -440,7 +461,10 @@ export class ConnectionCore {
     if (this.hooks.trace) this.traceRecord('in', buf, buf.length, now, false);
 
     if (type === ST_RESET) {
-      this.facts.push({ type: 'RESET_RECEIVED' });
+      // A RST acks the last seq the peer saw from us; one acking what we never sent is forged or
+      // stale (libtorrent drops those too).
+      if (seqDiff(h.ackNr, seqAdd(this.flight.nextSeq, -1)) > 0) this.s.invalidAcks++;
+      else this.facts.push({ type: 'RESET_RECEIVED' });
       return;
     }
     if (type === ST_SYN) {
@@ -514,6 +538,7 @@ export class ConnectionCore {
     else if (this.role === 'initiator' && type === ST_STATE && this.isSynAckAgain(h)) this.ackPending = true;
 
     if (ack.ackedPackets > 0) this.onAcked(now, flightBefore);
+    else if (this.peerWindow === 0 && this.flight.packetsInFlight > 0) this.onPeerFull(now);
     if (this.tlpSeq >= 0 && ack.ackedPackets > 0 && this.flight.get(this.tlpSeq) === undefined) {
       // The probe got through: anything sent before it and still missing was lost, not delayed.
       this.tlpSeq = -1;
@@ -522,7 +547,7 @@ export class ConnectionCore {
     if (ack.newlyLost > 0) {
       this.s.fastRetransmits += ack.newlyLost;
       // A lost MTU probe alone says the packet was too big, not that the path is congested.
-      if (!(ack.newlyLost === 1 && this.probeLost())) this.ledbat.onLoss(now);
+      if (!(ack.newlyLost === 1 && this.probeLost())) this.ledbat.onLoss(now, this.rtt.srttUs);
     }
     this.checkProbe(now);
     if (this.peerWindow > 0) {
@@ -574,10 +599,29 @@ export class ConnectionCore {
     this.deadlines[TAIL_PROBE] = inFlight ? now + this.tailProbeDelay() : 0;
   }
 
+  /**
+   * The peer acks nothing new and says its window is zero: it is alive but full, and dropped what
+   * we sent beyond its window. What is in flight waits for room — resent by the zero-window probe
+   * (TCP's persist timer), not by retransmission timeouts, which would end a live connection.
+   */
+  private onPeerFull(now: number): void {
+    this.flight.markAllLost();
+    this.deadlines[RTO] = 0;
+    this.deadlines[TAIL_PROBE] = 0;
+    this.rtoCount = 0;
+    this.armZeroWindowProbe(now);
+  }
+
   /** A DATA packet: deliver it if it is next, hold it if it is ahead, drop it if it is old. */
   private onData(seq: number, buf: Uint8Array, offset: number, length: number): void {
     this.ackPending = true;
     if (this.eofSeq >= 0 && seqDiff(seq, this.eofSeq) > 0) return; // nothing exists past the FIN
+    if (length > 0 && this.overWindow(length) && seqDiff(seq, this.reorder.ackNr) > 0) {
+      // More than the window we advertised: a peer that ignores it would fill our memory without
+      // bound. Dropped (not acked): a sender that honours the window resends it once there is room.
+      this.s.windowDrops++;
+      return;
+    }
     const payload = length > 0 ? buf.subarray(offset, offset + length) : EMPTY;
     if (this.reorder.receive(seq, payload) !== 'in-order') return;
     if (length > 0) this.deliver(payload);
@@ -687,6 +731,11 @@ export class ConnectionCore {
       }
       return;
     }
+    if (this.peerWindow === 0 && flight.bytesInFlight === 0 && (flight.hasResend || this.outgoing.bytes > 0)) {
+      // The peer has no room: only the zero-window probe sends (it opens the window for one packet).
+      this.armZeroWindowProbe(now);
+      return;
+    }
     // Lost packets go first: they hold up the receiver's in-order delivery.
     for (let p = flight.nextResend(); p !== undefined; p = flight.nextResend()) {
       if (flight.bytesInFlight > 0 && flight.bytesInFlight + p.payloadLength > this.sendWindow()) return;
@@ -779,6 +828,15 @@ export class ConnectionCore {
     const size = this.mtu.current;
     this.flight.setPacketBytes(size);
     this.ledbat.setPacketSize(size - HEADER_SIZE);
+  }
+
+  /**
+   * Whether `length` more bytes would exceed the receive buffer by more than one datagram (the one
+   * packet a zero-window probe may carry, and what was in flight when the window last shrank).
+   */
+  private overWindow(length: number): boolean {
+    const used = this.reorder.bufferedBytes + this.hooks.unreadBytes();
+    return used + length > this.recvWindowBytes + this.largeCeiling;
   }
 
   /** The window we tell the peer: free receive buffer. */
@@ -964,7 +1022,7 @@ export class ConnectionCore {
 
   private onZeroWindowProbe(now: number): void {
     this.deadlines[ZERO_WINDOW] = 0;
-    if (this.peerWindow > 0 || this.outgoing.bytes === 0) return;
+    if (this.peerWindow > 0 || (this.outgoing.bytes === 0 && !this.flight.hasResend)) return;
     this.s.zeroWindowProbes++;
     this.zeroWindowBackoff++;
     // Like libutp's zerowindow_time: pretend the peer has room for one packet.
@@ -1008,32 +1066,44 @@ export class ConnectionCore {
   }
 
   private traceRecord(dir: 'in' | 'out', buf: Uint8Array, length: number, now: number, retransmit: boolean): void {
-    const packet = buf.subarray(0, length);
-    const layout = createLayout();
-    if (scanPacket(packet, layout) !== null) return;
-    const h = new PacketHeader(packet);
-    let sack: number[] | undefined;
-    if (layout.sackOffset >= 0) {
-      const list: number[] = [];
-      const mask = packet.subarray(layout.sackOffset, layout.sackOffset + layout.sackLength);
-      forEachSacked(h.ackNr, mask, (seq) => list.push(seq));
-      sack = list;
-    }
-    this.hooks.trace?.({
-      kind: 'packet',
-      dir,
-      at: now,
-      type: TYPE_NAMES[h.type] ?? 'DATA',
-      connectionId: h.connectionId,
-      seqNr: h.seqNr,
-      ackNr: h.ackNr,
-      windowSize: h.windowSize,
-      length,
-      payload: length - layout.payloadOffset,
-      ...(sack ? { sack } : {}),
-      retransmit,
-    });
+    const record = packetTraceRecord(dir, buf, length, now, retransmit);
+    if (record !== undefined) this.hooks.trace?.(record);
   }
+}
+
+/** What a trace shows of one datagram (undefined if it is not a well-formed uTP packet). */
+export function packetTraceRecord(
+  dir: 'in' | 'out',
+  buf: Uint8Array,
+  length: number,
+  now: number,
+  retransmit: boolean,
+): TraceRecord | undefined {
+  const packet = buf.subarray(0, length);
+  const layout = createLayout();
+  if (scanPacket(packet, layout) !== null) return undefined;
+  const h = new PacketHeader(packet);
+  let sack: number[] | undefined;
+  if (layout.sackOffset >= 0) {
+    const list: number[] = [];
+    const mask = packet.subarray(layout.sackOffset, layout.sackOffset + layout.sackLength);
+    forEachSacked(h.ackNr, mask, (seq) => list.push(seq));
+    sack = list;
+  }
+  return {
+    kind: 'packet',
+    dir,
+    at: now,
+    type: TYPE_NAMES[h.type] ?? 'DATA',
+    connectionId: h.connectionId,
+    seqNr: h.seqNr,
+    ackNr: h.ackNr,
+    windowSize: h.windowSize,
+    length,
+    payload: length - layout.payloadOffset,
+    ...(sack ? { sack } : {}),
+    retransmit,
+  };
 }
 
 /**

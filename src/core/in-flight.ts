@@ -148,6 +148,11 @@ export class InFlightPackets {
     this.unsentCursor = seq;
   }
 
+  /** Some packet is marked lost and waits to be sent again. */
+  get hasResend(): boolean {
+    return this.resendCount > 0;
+  }
+
   get nextSeq(): number {
     return this._nextSeq;
   }

@@ -269,10 +269,15 @@ export class Ledbat {
     this.window = this.clamp(this.window);
   }
 
-  /** Loss seen through duplicate acks or SACK: halve, at most once per windowDecayUs (libutp maybe_decay_win). */
-  onLoss(nowUs: number): void {
+  /**
+   * Loss seen through duplicate acks or SACK: halve, at most once per round trip (RFC 6817) and at
+   * most once per windowDecayUs (libutp maybe_decay_win's 100 ms). libutp's interval alone halves
+   * twice for one overflow on a path whose RTT is above 100 ms — which LEDBAT's own target queue
+   * makes every path whose base delay is more than a few ms.
+   */
+  onLoss(nowUs: number, rttUs = 0): void {
     this.losses++;
-    if (!(nowUs - this.lastDecayUs >= this.decayUs)) return;
+    if (!(nowUs - this.lastDecayUs >= Math.max(this.decayUs, rttUs))) return;
     this.lastDecayUs = nowUs;
     this.window = this.clamp(this.window / 2);
     this.inSlowStart = false;

@@ -8,6 +8,8 @@
  * tells the time and a `TimerQueue` holds deadlines. src/io/utp-socket.ts binds it to node:dgram;
  * src/sim/utp.ts to the simulator.
  */
+
+import { DEFAULT_RECV_WINDOW, packetTraceRecord } from '../core/connection.js';
 import type { TimerQueue } from '../core/timer-queue.js';
 import {
   Connection,
@@ -16,10 +18,10 @@ import {
   type InspectObserver,
 } from '../machines/connection.js';
 import { createLayout, scanPacket } from '../wire/codec.js';
-import { EXT_NONE, HEADER_SIZE, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN } from '../wire/constants.js';
+import { EXT_BITS, EXT_NONE, HEADER_SIZE, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN } from '../wire/constants.js';
 import { PacketHeader } from '../wire/header.js';
-import { seqAdd, seqDiff, ts32 } from '../wire/seq.js';
-import { writeHeader } from '../wire/writer.js';
+import { seqAdd, seqDiff, ts32, tsDiff } from '../wire/seq.js';
+import { EXT_BITS_SIZE, writeHeader, writeLargeDatagramsBits } from '../wire/writer.js';
 
 export interface Transport {
   /**
@@ -40,7 +42,11 @@ export interface EndpointOptions {
   connection?: ConnectionConfig;
   /** Per-peer settings over `connection` (e.g. a larger MTU ceiling for loopback), for both roles. */
   connectionFor?: (address: string, port: number) => ConnectionConfig | undefined;
-  /** Most incoming connections not yet heard from since their SYN (libutp rejects past 3000 sockets). */
+  /**
+   * SYNs answered whose initiator has not spoken since (the SYN queue). Each costs a small record,
+   * not a connection; past the bound the oldest is forgotten (its initiator, if real, retries its
+   * SYN). Default DEFAULT_SYN_QUEUE.
+   */
   maxHalfOpen?: number;
   /** Called after output was queued, so the IO driver can schedule `flush()` after the current batch. */
   onNeedFlush?: () => void;
@@ -55,6 +61,7 @@ export interface EndpointOptions {
  * goes on acking after utp_close until the peer's FIN.
  */
 interface Lingering {
+  readonly key: string;
   readonly address: string;
   readonly port: number;
   readonly sendId: number;
@@ -71,12 +78,37 @@ interface Lingering {
 }
 
 /**
+ * A SYN answered from the SYN queue, before any connection exists (TCP's SYN queue): the
+ * connection, its actor and its buffers are created only when the initiator speaks again, so a
+ * flood of SYNs costs a few hundred bytes each and draws one SYN-ACK each, nothing more.
+ */
+interface HalfOpen {
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  /** A copy of the SYN (the connection takes its ids, seq_nr, window and extensions from it). */
+  readonly syn: Uint8Array;
+  /** The seq_nr our SYN-ACK announced: the first of our stream. */
+  readonly initialSeq: number;
+  readonly answeredAt: number;
+  answers: number;
+  readonly until: number;
+}
+
+/** SYN queue bound: half-open records kept (~200 bytes each), the oldest forgotten beyond it. */
+export const DEFAULT_SYN_QUEUE = 8192;
+/** How long a SYN is remembered (libutp's half-open acceptor lives as long: a keepalive plus a connect timeout). */
+const HALF_OPEN_US = 39_000_000;
+/** Most linger records and RST-rate records kept; the oldest go first. */
+const LINGER_MAX = 8192;
+const RESET_RECORDS_MAX = 8192;
+
+/**
  * How long a closed connection's ids are remembered (lazily purged, no timer): TCP's TIME_WAIT
  * (2·MSL, 60 s on Linux). A peer whose FIN's ack was lost retransmits it on a backed-off RTO that
  * reaches 16 s and more on a lossy path; a shorter memory turns its clean end into a RST.
  */
 const LINGER_US = 60_000_000;
-const LINGER_PURGE_AT = 1024;
 /** Longer than utp-native's 500 ms between libutp timeout checks, where a socket it closes is freed. */
 const RESET_QUIET_US = 2_000_000;
 
@@ -91,7 +123,10 @@ export interface EndpointStats {
   resetsSent: number;
   /** Late packets of cleanly closed connections answered with an ack. */
   lingerAcks: number;
+  /** SYNs refused with a RST (not listening, or closing). */
   synsRejected: number;
+  /** SYN-queue records forgotten because the queue was full (their initiators retry). */
+  synsEvicted: number;
   connectionsAccepted: number;
   connectionsOpened: number;
 }
@@ -104,13 +139,15 @@ export class Endpoint {
   private readonly layout = createLayout();
   private readonly header = new PacketHeader(new Uint8Array(0));
   private readonly random: () => number;
-  /** Accepted connections not heard from since their SYN (pruned lazily). */
-  private readonly halfOpen = new Set<Connection>();
-  private readonly lingering = new Map<number, Lingering[]>();
-  /** When we last reset each peer connection ("address|port|id"), for resetAllowed. */
+  /** SYNs answered, by "address|port|recvId", oldest first (Map keeps insertion order). */
+  private readonly synQueue = new Map<string, HalfOpen>();
+  /** Closed connections' ids, by "address|port|recvId", oldest first. */
+  private readonly lingering = new Map<string, Lingering>();
+  /** When we last reset each peer connection ("address|port|id"), oldest first, for resetAllowed. */
   private readonly resetAt = new Map<string, number>();
-  private lingerCount = 0;
   private closing = false;
+  /** Connections just created from the SYN queue and the packet that completed their handshake, in pairs. */
+  private firstPackets: (Connection | Uint8Array)[] = [];
   /** When set, incoming SYNs create connections handed to this callback. */
   onConnection: ((conn: Connection) => void) | undefined;
   /** Datagrams that are not uTP. */
@@ -125,6 +162,7 @@ export class Endpoint {
     resetsSent: 0,
     lingerAcks: 0,
     synsRejected: 0,
+    synsEvicted: 0,
     connectionsAccepted: 0,
     connectionsOpened: 0,
   };
@@ -187,6 +225,7 @@ export class Endpoint {
         if (conn !== undefined && conn.sendId !== id) conn = undefined;
       }
     }
+    if (conn === undefined && this.synQueue.size > 0 && this.completeHandshake(buf, id, type, address, port)) return;
     if (conn === undefined && type !== ST_RESET && this.answerLingering(id, type, h.seqNr, address, port)) return;
     if (conn === undefined) {
       this.stats.unknownConnection++;
@@ -198,6 +237,15 @@ export class Endpoint {
 
   /** Flush every connection that has output pending. Call after each batch of input or writes. */
   flush(): void {
+    const first = this.firstPackets;
+    if (first.length > 0) {
+      this.firstPackets = [];
+      for (let i = 0; i < first.length; i += 2) {
+        const conn = first[i] as Connection;
+        const buf = first[i + 1] as Uint8Array;
+        if (!conn.closed && scanPacket(buf, this.layout) === null) conn.handlePacket(buf, this.layout);
+      }
+    }
     const list = this.dirty;
     // Flushing may queue more (a send frees window for another): loop until quiet.
     for (let i = 0; i < list.length; i++) (list[i] as Connection).flush();
@@ -214,30 +262,146 @@ export class Endpoint {
   }
 
   private onSyn(buf: Uint8Array, id: number, address: string, port: number): void {
+    const recvId = seqAdd(id, 1);
     // A retried SYN for a connection we already accepted goes to it (it re-sends the SYN-ACK).
-    const existing = this.find(seqAdd(id, 1), address, port);
+    const existing = this.find(recvId, address, port);
     if (existing !== undefined) {
       if (existing.core.role === 'acceptor' && existing.sendId === id) existing.handlePacket(buf, this.layout);
       // Its id is taken by a connection of ours to this peer: refuse, and the peer tries another.
       else this.sendReset(id, this.header.reset(buf).seqNr, address, port);
       return;
     }
-    const maxHalfOpen = this.opts.maxHalfOpen ?? 64;
-    if (this.halfOpen.size >= maxHalfOpen) {
-      for (const c of this.halfOpen) if (c.connected || c.closed) this.halfOpen.delete(c);
+    const key = `${address}|${port}|${recvId}`;
+    const known = this.synQueue.get(key);
+    if (known !== undefined) {
+      // Our SYN-ACK was lost and the initiator retried: the same answer again.
+      known.answers++;
+      this.sendSynAck(known);
+      return;
     }
-    if (this.onConnection === undefined || this.closing || this.halfOpen.size >= maxHalfOpen) {
+    if (this.onConnection === undefined || this.closing) {
       this.stats.synsRejected++;
       this.sendReset(id, this.header.reset(buf).seqNr, address, port);
       return;
     }
+    const now = this.opts.now();
+    this.expireSynQueue(now);
+    const max = this.opts.maxHalfOpen ?? DEFAULT_SYN_QUEUE;
+    while (this.synQueue.size >= max) {
+      // A flood keeps the queue full; forgetting the oldest keeps room for a real client, which
+      // answers within a round trip (and retries its SYN otherwise).
+      const oldest = this.synQueue.keys().next().value as string;
+      this.synQueue.delete(oldest);
+      this.stats.synsEvicted++;
+    }
+    const record: HalfOpen = {
+      key,
+      address,
+      port,
+      syn: buf.slice(),
+      initialSeq: Math.floor(this.random() * 0x10000) & 0xffff,
+      answeredAt: now,
+      answers: 1,
+      until: now + HALF_OPEN_US,
+    };
+    this.synQueue.set(key, record);
+    this.traceOwn('in', buf, address, port, recvId);
+    this.sendSynAck(record);
+  }
+
+  /**
+   * Accept a SYN at once, bypassing the SYN queue: the connection (in `synReceived`) exists before
+   * its initiator has answered the SYN-ACK, which it sends itself. For tests and tools that must
+   * drive the half-open state; the endpoint's own SYN handling never does this.
+   */
+  acceptNow(syn: Uint8Array, address: string, port: number): Connection {
     const conn = this.create('acceptor', address, port, {});
-    conn.accept(buf);
+    conn.accept(syn);
     this.register(conn);
-    this.halfOpen.add(conn);
+    this.stats.connectionsAccepted++;
+    this.requestFlush();
+    return conn;
+  }
+
+  /** SYNs answered whose initiators have not spoken since (expired records dropped first). */
+  get halfOpen(): number {
+    this.expireSynQueue(this.opts.now());
+    return this.synQueue.size;
+  }
+
+  private expireSynQueue(now: number): void {
+    for (const [key, r] of this.synQueue) {
+      if (r.until > now) break;
+      this.synQueue.delete(key);
+    }
+  }
+
+  /**
+   * The SYN-ACK for a SYN-queue record: a STATE acking the SYN, its seq_nr the first of our stream,
+   * with our extension bits. What the connection, once created, would have sent (ConnectionCore's
+   * sendSynAck).
+   */
+  private sendSynAck(r: HalfOpen): void {
+    const syn = this.header.reset(r.syn);
+    const now = this.opts.now();
+    const buf = new Uint8Array(HEADER_SIZE + EXT_BITS_SIZE);
+    writeHeader(buf, {
+      type: ST_STATE,
+      connectionId: syn.connectionId,
+      timestamp: ts32(now),
+      timestampDiff: syn.timestamp === 0 ? 0 : tsDiff(ts32(now), syn.timestamp),
+      windowSize: this.configFor(r.address, r.port).recvWindowBytes ?? DEFAULT_RECV_WINDOW,
+      seqNr: r.initialSeq,
+      ackNr: syn.seqNr,
+      extension: EXT_BITS,
+    });
+    writeLargeDatagramsBits(buf, HEADER_SIZE, EXT_NONE);
+    this.traceOwn('out', buf, r.address, r.port, seqAdd(syn.connectionId, 1));
+    this.opts.transport.send(buf, 0, buf.length, r.port, r.address);
+  }
+
+  /**
+   * Packets the endpoint itself receives or sends for a connection that does not exist (yet, or
+   * any more) — SYN-queue handshakes, linger acks, RSTs — in the same trace as the connections'.
+   */
+  private traceOwn(dir: 'in' | 'out', buf: Uint8Array, address: string, port: number, localId: number): void {
+    const trace = this.opts.trace;
+    if (trace === undefined) return;
+    const r = packetTraceRecord(dir, buf, buf.length, this.opts.now(), false);
+    if (r !== undefined) trace({ ...r, remoteAddress: address, remotePort: port, localId });
+  }
+
+  /**
+   * A packet for no connection: if it answers a SYN we hold, the handshake is complete — create the
+   * connection, hand it to the application, and give it the packet. A utpx initiator acks the
+   * SYN-ACK at once; a libutp one speaks when it has data (or a keepalive, acking one less).
+   */
+  private completeHandshake(buf: Uint8Array, recvId: number, type: number, address: string, port: number): boolean {
+    const key = `${address}|${port}|${recvId}`;
+    const r = this.synQueue.get(key);
+    if (r === undefined) return false;
+    if (type === ST_RESET) {
+      this.synQueue.delete(key);
+      return true;
+    }
+    const behind = seqDiff(seqAdd(r.initialSeq, -1), this.header.reset(buf).ackNr);
+    if (behind < 0 || behind > 1) return false; // not an answer to our SYN-ACK: a stray (or forged) packet
+    this.synQueue.delete(key);
+    if (this.onConnection === undefined || this.closing) return false;
+    const conn = this.create('acceptor', address, port, {});
+    conn.accept(r.syn, r.initialSeq, { at: r.answeredAt, count: r.answers });
+    this.register(conn);
     this.stats.connectionsAccepted++;
     this.onConnection(conn);
+    // The packet itself is handled at the next flush, as net delivers a new socket's first data on
+    // a later turn: listeners attached after 'connection' (even after an await) see all of it.
+    this.firstPackets.push(conn, buf.slice());
     this.requestFlush();
+    return true;
+  }
+
+  private configFor(address: string, port: number): ConnectionConfig {
+    return { ...this.opts.connection, ...this.opts.connectionFor?.(address, port) };
   }
 
   private create(role: 'initiator' | 'acceptor', address: string, port: number, config: ConnectionConfig): Connection {
@@ -257,7 +421,7 @@ export class Endpoint {
         trace: this.opts.trace,
         inspect: this.opts.inspect,
       },
-      { ...this.opts.connection, ...this.opts.connectionFor?.(address, port), ...config },
+      { ...this.configFor(address, port), ...config },
     );
   }
 
@@ -290,7 +454,7 @@ export class Endpoint {
     for (;;) {
       const id = Math.floor(this.random() * 0x10000) & 0xffff;
       if (this.find(id, address, port) !== undefined) continue;
-      if (this.lingering.get(id)?.some((l) => l.port === port && l.address === address) === true) continue;
+      if (this.lingering.has(`${address}|${port}|${id}`)) continue;
       return id;
     }
   }
@@ -305,7 +469,6 @@ export class Endpoint {
 
   private unregister(c: Connection): void {
     const list = this.byRecvId.get(c.recvId);
-    this.halfOpen.delete(c);
     if (list !== undefined) {
       const i = list.indexOf(c);
       if (i >= 0) list.splice(i, 1);
@@ -320,16 +483,12 @@ export class Endpoint {
 
   private linger(c: Connection): void {
     const now = this.opts.now();
-    if (this.lingerCount >= LINGER_PURGE_AT) {
-      for (const [id, list] of this.lingering) {
-        const kept = list.filter((l) => l.until > now);
-        this.lingerCount -= list.length - kept.length;
-        if (kept.length === 0) this.lingering.delete(id);
-        else this.lingering.set(id, kept);
-      }
-      if (this.lingerCount >= LINGER_PURGE_AT) return;
-    }
-    const record: Lingering = {
+    const key = `${c.remoteAddress}|${c.remotePort}|${c.recvId}`;
+    this.expireLingering(now);
+    while (this.lingering.size >= LINGER_MAX) this.lingering.delete(this.lingering.keys().next().value as string);
+    this.lingering.delete(key); // re-inserted at the end: the map stays in expiry order
+    this.lingering.set(key, {
+      key,
       address: c.remoteAddress,
       port: c.remotePort,
       sendId: c.sendId,
@@ -337,47 +496,49 @@ export class Endpoint {
       ackNr: c.core.ackNr,
       until: now + LINGER_US,
       reset: false,
-    };
-    const list = this.lingering.get(c.recvId);
-    if (list === undefined) this.lingering.set(c.recvId, [record]);
-    else list.push(record);
-    this.lingerCount++;
+    });
+  }
+
+  private expireLingering(now: number): void {
+    for (const [key, l] of this.lingering) {
+      if (l.until > now) break;
+      this.lingering.delete(key);
+    }
   }
 
   private answerLingering(recvId: number, type: number, seqNr: number, address: string, port: number): boolean {
-    const list = this.lingering.get(recvId);
-    if (list === undefined) return false;
+    if (this.lingering.size === 0) return false;
     const now = this.opts.now();
-    for (const l of list) {
-      if (l.port !== port || l.address !== address || l.until <= now || l.reset) continue;
-      // Only data and FIN are answered; answering a STATE could ping-pong with a peer that lingers too.
-      if (type !== ST_DATA && type !== ST_FIN) return true;
-      const next = seqAdd(l.ackNr, 1);
-      if (seqNr === next && type === ST_FIN) {
-        l.ackNr = seqNr; // the peer's FIN right after all it sent: its stream ends cleanly
-      } else if (seqDiff(seqNr, l.ackNr) > 0) {
-        // New data the application will never read (it closed or destroyed its socket): the
-        // sender must learn that it did not arrive.
-        l.reset = true;
-        if (this.resetAllowed(recvId, address, port)) this.sendReset(l.sendId, seqNr, address, port);
-        return true;
-      }
-      const buf = new Uint8Array(HEADER_SIZE);
-      writeHeader(buf, {
-        type: ST_STATE,
-        connectionId: l.sendId,
-        timestamp: ts32(now),
-        timestampDiff: 0,
-        windowSize: 0xffff,
-        seqNr: l.seqNr,
-        ackNr: l.ackNr,
-        extension: EXT_NONE,
-      });
-      this.stats.lingerAcks++;
-      this.opts.transport.send(buf, 0, HEADER_SIZE, port, address);
+    this.expireLingering(now);
+    const l = this.lingering.get(`${address}|${port}|${recvId}`);
+    if (l === undefined || l.reset) return false;
+    // Only data and FIN are answered; answering a STATE could ping-pong with a peer that lingers too.
+    if (type !== ST_DATA && type !== ST_FIN) return true;
+    const next = seqAdd(l.ackNr, 1);
+    if (seqNr === next && type === ST_FIN) {
+      l.ackNr = seqNr; // the peer's FIN right after all it sent: its stream ends cleanly
+    } else if (seqDiff(seqNr, l.ackNr) > 0) {
+      // New data the application will never read (it closed or destroyed its socket): the
+      // sender must learn that it did not arrive.
+      l.reset = true;
+      if (this.resetAllowed(recvId, address, port)) this.sendReset(l.sendId, seqNr, address, port);
       return true;
     }
-    return false;
+    const buf = new Uint8Array(HEADER_SIZE);
+    writeHeader(buf, {
+      type: ST_STATE,
+      connectionId: l.sendId,
+      timestamp: ts32(now),
+      timestampDiff: 0,
+      windowSize: 0xffff,
+      seqNr: l.seqNr,
+      ackNr: l.ackNr,
+      extension: EXT_NONE,
+    });
+    this.stats.lingerAcks++;
+    this.traceOwn('out', buf, address, port, recvId);
+    this.opts.transport.send(buf, 0, HEADER_SIZE, port, address);
+    return true;
   }
 
   /**
@@ -388,11 +549,15 @@ export class Endpoint {
   private resetAllowed(id: number, address: string, port: number): boolean {
     const now = this.opts.now();
     const key = `${address}|${port}|${id}`;
+    // Oldest first: expired records leave from the front, so each packet costs O(1) amortized.
+    for (const [k, t] of this.resetAt) {
+      if (now - t < RESET_QUIET_US) break;
+      this.resetAt.delete(k);
+    }
     const last = this.resetAt.get(key);
     if (last !== undefined && now - last < RESET_QUIET_US) return false;
-    if (this.resetAt.size >= LINGER_PURGE_AT) {
-      for (const [k, t] of this.resetAt) if (now - t >= RESET_QUIET_US) this.resetAt.delete(k);
-    }
+    this.resetAt.delete(key);
+    while (this.resetAt.size >= RESET_RECORDS_MAX) this.resetAt.delete(this.resetAt.keys().next().value as string);
     this.resetAt.set(key, now);
     return true;
   }
@@ -411,6 +576,7 @@ export class Endpoint {
       extension: EXT_NONE,
     });
     this.stats.resetsSent++;
+    this.traceOwn('out', buf, address, port, connectionId);
     this.opts.transport.send(buf, 0, HEADER_SIZE, port, address);
   }
 }

@@ -10,7 +10,7 @@
  * Final states say how the connection ended: closed, reset, timedOut, refused or destroyed.
  */
 import { and, assign, setup, stateIn } from 'xstate';
-import type { ConnectionCore } from '../core/connection.js';
+import type { ConnectionCore, SynAnswered } from '../core/connection.js';
 
 export type Outcome = 'closed' | 'reset' | 'timedOut' | 'refused' | 'destroyed';
 
@@ -43,7 +43,10 @@ export const DEFAULT_LIFECYCLE: LifecycleConfig = {
   synRetries: 3,
   connectTimeoutMs: 10_000,
   keepaliveMs: 29_000,
-  idleTimeoutMs: 0,
+  // Five minutes of silence: far past libutp's 29 s keepalives, and past BitTorrent's 2-minute
+  // keep-alive messages (libtorrent's uTP sends no keepalives of its own, so an idle libtorrent
+  // peer is heard only through its application).
+  idleTimeoutMs: 300_000,
 };
 
 export interface ConnectionInput {
@@ -68,7 +71,11 @@ export interface ConnectionContext extends ConnectionInput {
 
 export type ConnectionEvent =
   | { type: 'CONNECT' }
-  | { type: 'SYN'; packet: Uint8Array }
+  /**
+   * An accepted SYN. `initialSeq` and `answered`: the endpoint already sent the SYN-ACK from its SYN
+   * queue, with that seq_nr (otherwise the core answers and draws the seq_nr).
+   */
+  | { type: 'SYN'; packet: Uint8Array; initialSeq?: number; answered?: SynAnswered }
   | { type: 'END' }
   | { type: 'DESTROY'; code?: string | undefined }
   | { type: 'SYN_ACKED' }
@@ -96,7 +103,8 @@ export const connectionMachine = setup({
     },
     backoffSyn: assign({ synRtoMs: ({ context }) => context.synRtoMs * 2 }),
     acceptSyn: ({ context, event }) => {
-      if (event.type === 'SYN') context.core.acceptSyn(context.now(), event.packet, context.random16());
+      if (event.type !== 'SYN') return;
+      context.core.acceptSyn(context.now(), event.packet, event.initialSeq ?? context.random16(), event.answered);
     },
     requestEnd: assign({ endRequested: true }),
     queueFin: ({ context }) => context.core.queueFin(),

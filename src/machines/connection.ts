@@ -15,6 +15,7 @@ import {
   type ConnectionOptions,
   type CoreEvent,
   type Role,
+  type SynAnswered,
   type TraceRecord,
 } from '../core/connection.js';
 import type { TimerHandle, TimerQueue } from '../core/timer-queue.js';
@@ -186,8 +187,17 @@ export class Connection {
     this.afterInput();
   }
 
-  accept(syn: Uint8Array): void {
-    this.actor.send({ type: 'SYN', packet: syn });
+  /**
+   * Acceptor: take the SYN. With `initialSeq` and `answered`, the endpoint has already sent the
+   * SYN-ACK (from its SYN queue) and the connection takes on what it announced.
+   */
+  accept(syn: Uint8Array, initialSeq?: number, answered?: SynAnswered): void {
+    this.actor.send({
+      type: 'SYN',
+      packet: syn,
+      ...(initialSeq !== undefined ? { initialSeq } : {}),
+      ...(answered !== undefined ? { answered } : {}),
+    });
     this.afterInput();
   }
 

@@ -64,7 +64,7 @@ const MESSAGES: Record<DecodeErrorCode, string> = {
   BAD_VERSION: 'uTP version is not 1',
   UNKNOWN_TYPE: 'packet type is not one of ST_DATA..ST_SYN',
   EXTENSION_OVERRUN: 'extension chain runs past the end of the datagram',
-  BAD_SACK_LENGTH: 'selective ACK bitmask length is not a positive multiple of 4',
+  BAD_SACK_LENGTH: 'selective ACK bitmask is empty',
 };
 
 /**
@@ -110,7 +110,8 @@ export function scanPacket(buf: Uint8Array, layout: PacketLayout): DecodeErrorCo
     const data = at + EXT_HEADER_SIZE;
     if (data + extLen > len) return 'EXTENSION_OVERRUN';
     if (ext === EXT_SACK) {
-      if (extLen === 0 || extLen % 4 !== 0) return 'BAD_SACK_LENGTH';
+      // BEP 29 says a multiple of 4, but libtorrent sends (span + 7) / 8 bytes: any length 1..32.
+      if (extLen === 0) return 'BAD_SACK_LENGTH';
       // A second SACK in one chain is not meaningful; the first one wins, as in libutp.
       if (layout.sackOffset < 0) {
         layout.sackOffset = data;

@@ -22,6 +22,7 @@ import {
   RETRANSMIT_LIMIT,
   type StepEffect,
 } from './connection-model.js';
+import { concretePacket, PATH_EXPECTATIONS, renderPacket } from './expectations.js';
 
 const LOCAL = 'local';
 const REMOTE = 'remote';
@@ -34,6 +35,19 @@ const HOLD_US = 50_000;
 const STEP_LIMIT_US = 300_000_000;
 
 const SYN_RTO_MS = 1000;
+/** Receive ids the endpoints draw when they connect (pinned, so a run depends on the seed only for data). */
+const LOCAL_ID = 0x4c4c;
+const REMOTE_ID = 0x5252;
+
+/**
+ * Initial seq_nrs the two sides draw: I for the connection under test, P for its peer (see
+ * expectations.ts). The default puts both at the wrap, so I+1 and P+2 are 0.
+ */
+export interface Numbering {
+  readonly I: number;
+  readonly P: number;
+}
+export const WRAP_NUMBERING: Numbering = { I: 0xffff, P: 0xfffe };
 const QUIET_MS = 600_000;
 
 const isAfter = (e: ModelEvent, delay: string) => e.type.startsWith(`xstate.after.${delay}.`);
@@ -160,24 +174,48 @@ export class Harness {
   private states: StateTraceRecord[] = [];
   private readonly rec = microstepRecorder();
   private cutToLocal = false;
+  /** The connection under test is an acceptor created at the SYN (Endpoint.acceptNow). */
+  private acceptAtSyn = false;
   private cutToRemote = false;
   /** Datagrams to the remote this matches arrive `holdToRemoteUs` late (already in flight ones too). */
   private holdToRemote: ((buf: Uint8Array) => boolean) | undefined;
   private holdToRemoteUs = 0;
+  /** 16-bit values each endpoint draws next (ids, initial seq_nrs), before the network's PRNG takes over. */
+  private readonly localDraws: number[] = [];
+  private readonly remoteDraws: number[] = [];
+  /** Payload bytes delivered to the connection under test. */
+  delivered = 0;
 
   constructor(
     readonly seed: number,
     readonly config: ConnectionConfig,
+    readonly numbering: Numbering = WRAP_NUMBERING,
   ) {
     const net = new SimNetwork({ seed });
     this.net = net;
     net.setPath(LOCAL, REMOTE, { delayUs: DELAY_US });
-    this.local = createSimEndpoint(net, LOCAL, LOCAL_PORT, { connection: config, trace: (r) => this.onTrace(r) });
+    const drawFrom = (q: number[]) => () => {
+      const v = q.shift();
+      return v === undefined ? net.prng.next() : (v + 0.5) / 0x10000;
+    };
+    this.local = createSimEndpoint(net, LOCAL, LOCAL_PORT, {
+      connection: config,
+      trace: (r) => this.onTrace(r),
+      random: drawFrom(this.localDraws),
+    });
     // The peer is quiet too: no keepalives of its own crossing the steps.
-    this.remote = createSimEndpoint(net, REMOTE, REMOTE_PORT, { connection: { ...config, idleTimeoutMs: 0 } });
+    this.remote = createSimEndpoint(net, REMOTE, REMOTE_PORT, {
+      connection: { ...config, idleTimeoutMs: 0 },
+      random: drawFrom(this.remoteDraws),
+    });
     const toLocal = this.local.endpoint;
     this.local.socket.onMessage((buf, from, port) => {
-      if (!this.cutToLocal) toLocal.handleDatagram(buf, from, port);
+      if (this.cutToLocal) return;
+      if (this.acceptAtSyn && this.conn === undefined && (buf[0] ?? 0) >> 4 === 4 /* ST_SYN */) {
+        this.watch(toLocal.acceptNow(buf, from, port));
+        return;
+      }
+      toLocal.handleDatagram(buf, from, port);
     });
     const toRemote = this.remote.endpoint;
     this.remote.socket.onMessage((buf, from, port) => {
@@ -202,6 +240,9 @@ export class Harness {
 
   private watch(c: Connection): void {
     this.conn = c;
+    c.events.onData = (p) => {
+      this.delivered += p.length;
+    };
     c.actor.system.inspect(this.rec.inspect);
   }
 
@@ -211,6 +252,8 @@ export class Harness {
   }
 
   private get p(): Connection {
+    // The peer acceptor exists once our answer to its SYN-ACK reaches it (its SYN queue creates it then).
+    if (!this.peer) this.runUntil('peer accepted', () => this.peer !== undefined);
     if (!this.peer) throw new Error('no peer connection');
     return this.peer;
   }
@@ -262,6 +305,9 @@ export class Harness {
     const net = this.net;
     switch (event.type) {
       case 'CONNECT':
+        // connect() draws the receive id, then the chart the initial seq_nr; an accepted SYN draws the seq_nr.
+        this.localDraws.push(LOCAL_ID, this.numbering.I);
+        this.remoteDraws.push(this.numbering.P);
         this.remote.endpoint.onConnection = (c) => {
           this.peer = c;
         };
@@ -269,7 +315,12 @@ export class Harness {
         // The SYN leaves synchronously; nothing runs, so the next step decides its fate.
         return;
       case 'SYN':
-        this.local.endpoint.onConnection = (c) => this.watch(c);
+        this.remoteDraws.push(REMOTE_ID, this.numbering.P);
+        this.localDraws.push(this.numbering.I);
+        // The endpoint would answer from its SYN queue and create the connection only once the
+        // initiator speaks again; the chart's half-open state needs the connection at the SYN.
+        this.acceptAtSyn = true;
+        this.local.endpoint.onConnection = () => {};
         this.peer = this.remote.endpoint.connect(LOCAL_PORT, LOCAL);
         this.runUntil('SYN', () => this.conn !== undefined);
         return;
@@ -342,6 +393,25 @@ export class Harness {
     this.runUntil(event.type, reached);
   }
 
+  /** The end of the path against the hand-written table (expectations.ts), not against the chart. */
+  checkTable(name: string): void {
+    const want = PATH_EXPECTATIONS[name];
+    if (want === undefined) throw new Error(`no entry for this path in test/model-based/expectations.ts: ${name}`);
+    const c = this.c;
+    const { I, P } = this.numbering;
+    expect(c.actor.getSnapshot().value, 'table: final state').toEqual(want.state);
+    const outcomes = ['closed', 'reset', 'timedOut', 'refused', 'destroyed'];
+    const final = typeof want.state === 'string' && outcomes.includes(want.state);
+    expect({ outcome: c.outcome, code: c.code }, 'table: outcome and code').toEqual({
+      outcome: final ? want.state : undefined,
+      code: want.code,
+    });
+    expect(this.delivered, 'table: bytes delivered').toBe(want.delivered);
+    expect(this.out.map(renderPacket), `table: packets sent (I=${I}, P=${P}: ${want.sent.join('; ')})`).toEqual(
+      want.sent.map((spec) => concretePacket(spec, I, P)),
+    );
+  }
+
   /** Run one step and check the real connection against the model. */
   step(index: number, before: ModelSnapshot, event: ModelEvent, after: ModelSnapshot, want: StepEffect): void {
     const outBefore = this.out.length;
@@ -397,8 +467,8 @@ export class Harness {
 }
 
 /** Replays a generated path on a fresh simulated pair; throws with the seed and the packet log on failure. */
-export function replay(gp: GeneratedPath, seed: number): Harness {
-  const h = new Harness(seed, configFor(gp));
+export function replay(gp: GeneratedPath, seed: number, numbering: Numbering = WRAP_NUMBERING): Harness {
+  const h = new Harness(seed, configFor(gp), numbering);
   try {
     gp.events.forEach((event, i) => {
       h.step(
@@ -409,6 +479,7 @@ export function replay(gp: GeneratedPath, seed: number): Harness {
         gp.effects[i + 1] as StepEffect,
       );
     });
+    h.checkTable(gp.name);
   } catch (err) {
     if (err instanceof Error) {
       err.message = `seed ${seed}, path ${gp.name}\n${err.message}\n--- local trace ---\n${h.log.join('\n')}`;

@@ -136,6 +136,12 @@ function transferBothWays(seed: number, c: Case): void {
 
   // The impairments were really there.
   if (c.loss > 0) expect(fwd.lost + rev.lost).toBeGreaterThan(0);
+  // …and losses were repaired by fast retransmit (duplicate acks, SACK, a tail probe's evidence), not
+  // only by timeouts: each side sent 16 MiB into the loss.
+  if (c.loss > 0) {
+    expect(client.core.stats().fastRetransmits, summary).toBeGreaterThan(0);
+    expect(server?.core.stats().fastRetransmits, summary).toBeGreaterThan(0);
+  }
   expect(fwd.duplicated + rev.duplicated).toBeGreaterThan(0);
   expect(fwd.reordered + rev.reordered).toBeGreaterThan(0);
 

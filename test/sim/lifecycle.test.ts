@@ -33,8 +33,10 @@ interface Pair {
   net: SimNetwork;
   a: Peer;
   b: Peer;
-  /** The acceptor's side, once the SYN arrived. */
+  /** The acceptor's side, once the initiator has answered the SYN-ACK. */
   server(): Connection;
+  /** The same, or undefined while the handshake is incomplete. */
+  accepted(): Connection | undefined;
 }
 
 function pair(seed: number, opts: { a?: PeerOptions; b?: PeerOptions; path?: LinkOptions } = {}): Pair {
@@ -54,6 +56,7 @@ function pair(seed: number, opts: { a?: PeerOptions; b?: PeerOptions; path?: Lin
       if (accepted === undefined) throw new Error('no connection accepted');
       return accepted;
     },
+    accepted: () => accepted,
   };
 }
 
@@ -62,7 +65,7 @@ function connected(p: Pair, config: ConnectionConfig = {}): { client: Connection
   const client = p.a.endpoint.connect(2000, 'b', config);
   // The acceptor counts as connected once it hears from the initiator after the SYN: send a byte.
   client.events.onConnect = () => client.write(new Uint8Array([0x2a]));
-  const r = p.net.run({ until: () => client.connected && p.server().connected, maxTimeUs: 5 * SEC });
+  const r = p.net.run({ until: () => client.connected && p.accepted()?.connected === true, maxTimeUs: 5 * SEC });
   expect(r.reason, `handshake: ${brief(client)}`).toBe('done');
   return { client, server: p.server() };
 }
