@@ -39,6 +39,7 @@ import {
   writeLargeDatagramsBits,
   writeProbe,
   writeSackHeader,
+  writeSeqNr,
 } from '../wire/writer.js';
 import { ByteQueue } from './byte-queue.js';
 import { type AckResult, createAckResult, InFlightPackets, type OutPacket } from './in-flight.js';
@@ -56,7 +57,12 @@ export type CoreEvent =
   | { readonly type: 'EOF_DELIVERED' }
   | { readonly type: 'FIN_ACKED' }
   | { readonly type: 'RESET_RECEIVED' }
-  | { readonly type: 'RTO_FIRED'; readonly count: number };
+  /**
+   * A retransmission timeout, the `count`th in a row. `finOnly`: all that is unacked is our FIN,
+   * after the peer's FIN and all our data arrived — a peer that already closed (libtorrent forgets a
+   * connection once its own FIN is acked) never acks it.
+   */
+  | { readonly type: 'RTO_FIRED'; readonly count: number; readonly finOnly: boolean };
 
 /** BEP 29 packet type names, as traces show them. */
 export type PacketTypeName = 'DATA' | 'FIN' | 'STATE' | 'RESET' | 'SYN';
@@ -269,6 +275,12 @@ export class ConnectionCore {
   private tlpSentAt = 0;
   private zeroWindowBackoff = 0;
   private ackPending = false;
+  /**
+   * New packets arrived out of order since our last STATE: a STATE with the SACK goes out even if a
+   * DATA carries the cumulative ack (a DATA has no SACK, and libtorrent counts duplicate acks only
+   * on STATEs: without it, a lost packet of a peer that is also receiving waits for its timeout).
+   */
+  private sackPending = false;
   private lastAdvertised = 0;
   lastSentAt = 0;
   lastReceivedAt = 0;
@@ -461,9 +473,10 @@ export class ConnectionCore {
     if (this.hooks.trace) this.traceRecord('in', buf, buf.length, now, false);
 
     if (type === ST_RESET) {
-      // A RST acks the last seq the peer saw from us; one acking what we never sent is forged or
-      // stale (libtorrent drops those too).
-      if (seqDiff(h.ackNr, seqAdd(this.flight.nextSeq, -1)) > 0) this.s.invalidAcks++;
+      // Once both sides know each other's numbers, a RST acks the last seq the peer saw from us;
+      // one acking what we never sent is forged or stale (libtorrent drops those too). Before, the
+      // peer may not know our seq_nr (its RST answers our SYN-ACK's loss), and any ack goes.
+      if (this.phase === 'open' && seqDiff(h.ackNr, seqAdd(this.flight.nextSeq, -1)) > 0) this.s.invalidAcks++;
       else this.facts.push({ type: 'RESET_RECEIVED' });
       return;
     }
@@ -623,7 +636,9 @@ export class ConnectionCore {
       return;
     }
     const payload = length > 0 ? buf.subarray(offset, offset + length) : EMPTY;
-    if (this.reorder.receive(seq, payload) !== 'in-order') return;
+    const r = this.reorder.receive(seq, payload);
+    if (r === 'buffered') this.sackPending = true;
+    if (r !== 'in-order') return;
     if (length > 0) this.deliver(payload);
     this.deliverBuffered();
   }
@@ -676,7 +691,7 @@ export class ConnectionCore {
   flush(now: number): void {
     if (!this.established) return;
     this.flushData(now);
-    if (this.ackPending) this.sendState(now);
+    if (this.ackPending || this.sackPending) this.sendState(now);
     if (this.writeBlocked && this.outgoing.bytes < this.sendQueueBytes) {
       this.writeBlocked = false;
       this.hooks.writable();
@@ -854,6 +869,7 @@ export class ConnectionCore {
   /** A STATE packet: the cumulative ack, with a SACK when packets wait out of order. */
   private sendState(now: number): void {
     this.ackPending = false;
+    this.sackPending = false;
     // A fresh buffer per ack: a datagram the OS could not take at once is queued by reference, and
     // rewriting a queued ack would send the same ack twice (a false duplicate at the peer). Acks are
     // batched, so this is one small allocation per batch, not per packet.
@@ -873,6 +889,15 @@ export class ConnectionCore {
     );
     const length = sackBytes > 0 ? writeSackHeader(buf, HEADER_SIZE, EXT_NONE, sackBytes) : HEADER_SIZE;
     this.emit(buf, length, now, false);
+    if (this.finSeq >= 0 && this.eofSeq >= 0) {
+      // Both FINs are out, and peers disagree on the seq_nr an ack after our FIN carries: libutp
+      // drops a STATE whose seq_nr is not past the FIN (it reads it as old), libtorrent one whose
+      // seq_nr is past it (nothing exists beyond a FIN). The same ack again with the FIN's seq_nr:
+      // each drops the copy it does not take.
+      const again = buf.slice(0, length);
+      writeSeqNr(again, this.finSeq);
+      this.emit(again, length, now, false);
+    }
   }
 
   /**
@@ -969,7 +994,8 @@ export class ConnectionCore {
     }
     this.rtoCount++;
     this.s.timeouts++;
-    this.facts.push({ type: 'RTO_FIRED', count: this.rtoCount });
+    const finOnly = this.finSeq >= 0 && this.flight.count === 1 && this.eofDelivered && this.outgoing.bytes === 0;
+    this.facts.push({ type: 'RTO_FIRED', count: this.rtoCount, finOnly });
     // Past the limit the chart ends the connection: nothing more goes out.
     if (this.rtoCount > this.maxRetransmits) {
       this.deadlines[RTO] = 0;

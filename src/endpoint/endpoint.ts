@@ -21,7 +21,7 @@ import { createLayout, scanPacket } from '../wire/codec.js';
 import { EXT_BITS, EXT_NONE, HEADER_SIZE, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN } from '../wire/constants.js';
 import { PacketHeader } from '../wire/header.js';
 import { seqAdd, seqDiff, ts32, tsDiff } from '../wire/seq.js';
-import { EXT_BITS_SIZE, writeHeader, writeLargeDatagramsBits } from '../wire/writer.js';
+import { EXT_BITS_SIZE, writeHeader, writeLargeDatagramsBits, writeSeqNr } from '../wire/writer.js';
 
 export interface Transport {
   /**
@@ -66,6 +66,8 @@ interface Lingering {
   readonly port: number;
   readonly sendId: number;
   readonly seqNr: number;
+  /** Our FIN's seq_nr, or −1: acks go out with both seq_nrs (see ConnectionCore.sendState). */
+  readonly finSeq: number;
   /**
    * The last seq the application received in order. Only what it covers is acked again, and the
    * peer's FIN right after it: data beyond it never reached the application, so acking it would
@@ -493,6 +495,7 @@ export class Endpoint {
       port: c.remotePort,
       sendId: c.sendId,
       seqNr: c.core.nextSeqNr,
+      finSeq: c.core.finSeq,
       ackNr: c.core.ackNr,
       until: now + LINGER_US,
       reset: false,
@@ -538,6 +541,12 @@ export class Endpoint {
     this.stats.lingerAcks++;
     this.traceOwn('out', buf, address, port, recvId);
     this.opts.transport.send(buf, 0, HEADER_SIZE, port, address);
+    if (l.finSeq >= 0) {
+      const again = buf.slice();
+      writeSeqNr(again, l.finSeq);
+      this.traceOwn('out', again, address, port, recvId);
+      this.opts.transport.send(again, 0, HEADER_SIZE, port, address);
+    }
     return true;
   }
 

@@ -84,7 +84,7 @@ export type ConnectionEvent =
   | { type: 'EOF_DELIVERED' }
   | { type: 'FIN_ACKED' }
   | { type: 'RESET_RECEIVED' }
-  | { type: 'RTO_FIRED'; count: number };
+  | { type: 'RTO_FIRED'; count: number; finOnly?: boolean };
 
 const LIVENESS_FLOOR_MS = 10;
 
@@ -131,6 +131,8 @@ export const connectionMachine = setup({
     canRetrySyn: ({ context }) => context.synAttempts <= context.config.synRetries,
     endRequested: ({ context }) => context.endRequested,
     hasError: ({ event }) => event.type === 'DESTROY' && event.code !== undefined,
+    /** libtorrent's own give-up point for a FIN: 2 resends (utp_fin_resends). */
+    peerGoneAfterFin: ({ event }) => event.type === 'RTO_FIRED' && event.finOnly === true && event.count >= 2,
     retransmitLimitReached: ({ context, event }) =>
       event.type === 'RTO_FIRED' && event.count > context.core.retransmitLimit,
     idleTooLong: ({ context }) =>
@@ -259,11 +261,24 @@ export const connectionMachine = setup({
       },
       on: {
         RESET_RECEIVED: { target: 'reset', actions: { type: 'recordCode', params: { code: 'ECONNRESET' } } },
-        RTO_FIRED: {
-          guard: 'retransmitLimitReached',
-          target: 'timedOut',
-          actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } },
-        },
+        RTO_FIRED: [
+          // Both sides' data and the peer's FIN arrived; only our FIN is unacked, twice over. A
+          // libtorrent peer deletes its socket once its own FIN is acked and never answers ours:
+          // nothing is lost, so this is a clean close, not a timeout.
+          {
+            guard: and([
+              'peerGoneAfterFin',
+              stateIn('#utp.connected.send.finSent'),
+              stateIn('#utp.connected.receive.ended'),
+            ]),
+            target: 'closed',
+          },
+          {
+            guard: 'retransmitLimitReached',
+            target: 'timedOut',
+            actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } },
+          },
+        ],
         DESTROY: [
           { guard: 'hasError', target: 'destroyed', actions: ['recordDestroyCode', 'sendReset'] },
           { target: 'destroyed', actions: 'sendFinOnce' },

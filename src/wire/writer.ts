@@ -66,6 +66,11 @@ export function restampHeader(
   h.ackNr = ackNr;
 }
 
+/** Rewrites a header's seq_nr in place. */
+export function writeSeqNr(buf: Uint8Array, seqNr: number): void {
+  view.reset(buf).seqNr = seqNr;
+}
+
 /** Bytes the extension-bits extension takes. */
 export const EXT_BITS_SIZE = EXT_HEADER_SIZE + EXT_BITS_LENGTH;
 

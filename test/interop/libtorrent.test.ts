@@ -6,8 +6,7 @@
  *
  * Needs the Debian/Ubuntu package python3-libtorrent (for /usr/bin/python3, or the interpreter in
  * UTPX_LT_PYTHON). Without it the suite fails, unless UTPX_SKIP_LIBTORRENT=1. UTPX_LT_ALERTS=1
- * copies every libtorrent alert to stderr. Two groups fail today and run only when asked:
- * UTPX_LT_NO_CAP=1 (utpx's datagrams uncapped) and UTPX_LT_CLOSE=1 (the close handshakes).
+ * copies every libtorrent alert to stderr.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -22,13 +21,10 @@ import { closed } from '../helpers/streams.js';
 import { type Counters, LibtorrentPeer, libtorrentMissing, PYTHON } from './libtorrent/peer.js';
 
 /**
- * TEMPORARY, delete once the datagram-size negotiation lands on main. libtorrent reads every
- * datagram into a 1,500-byte buffer (include/libtorrent/udp_socket.hpp, `receive_buffer`) and
- * silently truncates anything longer, while utpx sends up to LOOPBACK_MTU_CEILING (16 KiB) to a
- * loopback peer. Until utpx only does that for peers that announce they take it, these tests cap
- * utpx's datagrams at Ethernet size. The uncapped variant at the bottom runs with UTPX_LT_NO_CAP=1.
+ * utpx's default options: its datagrams go above 1,472 bytes only to a peer that announced large
+ * datagrams in the handshake, which libtorrent (reading into a 1,500-byte buffer) never does.
  */
-const CAP_UNTIL_NEGOTIATION: UtpSocketOptions = { connection: { mtuCeiling: 1472 } };
+const DEFAULTS: UtpSocketOptions = {};
 
 const SKIP = process.env.UTPX_SKIP_LIBTORRENT === '1';
 const MISSING = SKIP ? null : libtorrentMissing();
@@ -412,8 +408,8 @@ describe.skipIf(SKIP || MISSING !== null)(
       if (root !== '') rmSync(root, { recursive: true, force: true });
     });
 
-    describe('utpx datagrams capped at 1472 bytes (until negotiation)', () => {
-      flows(CAP_UNTIL_NEGOTIATION);
+    describe('utpx at its defaults', () => {
+      flows(DEFAULTS);
 
       it("libtorrent's FIN carries its close-reason extension (type 3); utpx skips it and ends the stream", async () => {
         const seedNr = 706;
@@ -421,7 +417,7 @@ describe.skipIf(SKIP || MISSING !== null)(
         const f = fixture(`close-reason-${seedNr}`, data);
         let served: Promise<SeedResult> | undefined;
         let serverSocket: Socket | undefined;
-        const server = await utpxServer(CAP_UNTIL_NEGOTIATION, (s) => {
+        const server = await utpxServer(DEFAULTS, (s) => {
           serverSocket = s;
           served = seed(s, f.torrent, data, { id: peerId(5) });
           served.catch(() => {});
@@ -456,25 +452,22 @@ describe.skipIf(SKIP || MISSING !== null)(
       }, 30_000);
     });
 
-    // Fails today: libtorrent truncates utpx's larger datagrams. Runs with UTPX_LT_NO_CAP=1.
-    describe.skipIf(!process.env.UTPX_LT_NO_CAP)('utpx datagrams uncapped', () => flows({}));
-
     /**
-     * Fail today; run with UTPX_LT_CLOSE=1. libtorrent 2.0.8 and utpx disagree on closing:
-     * - libtorrent deletes its socket as soon as its own FIN is acked, without waiting for ours
-     *   (utp_stream.cpp, incoming_packet, case fin_sent: "close initiated here, delete socket"), and
-     *   drops packets for unknown connections without a RST: a FIN utpx sends later is never acked.
-     * - libtorrent's FIN takes no sequence number and it ignores any packet whose seq_nr is past the
-     *   peer's FIN (utp_stream.cpp, incoming_packet: m_eof_seq_nr check), including utpx's ack of
-     *   libtorrent's FIN, which carries seq_nr FIN + 1 as libutp's do; libtorrent then times out.
+     * libtorrent 2.0.8 closes unlike libutp:
+     * - it deletes its socket as soon as its own FIN is acked, without waiting for ours
+     *   (utp_stream.cpp, incoming_packet, case fin_sent), and drops packets for unknown connections
+     *   without a RST: a FIN utpx sends later is never acked (utpx closes cleanly after its second
+     *   timeout with only its FIN unacked and everything else delivered both ways);
+     * - it ignores any packet whose seq_nr is past the peer's FIN (the m_eof_seq_nr check), which
+     *   libutp requires of an ack after a FIN: utpx sends each such ack with both seq_nrs.
      */
-    describe.skipIf(!process.env.UTPX_LT_CLOSE)('closing', () => {
+    describe('closing', () => {
       it('libtorrent closes first; utpx ends its side later and still closes cleanly', async () => {
         const seedNr = 707;
         const data = bytes(seedNr, MiB);
         const f = fixture(`lt-closes-${seedNr}`, data);
         const lt = await libtorrent(f.torrentFile, f.seedDir);
-        const udp = utpxSocket(CAP_UNTIL_NEGOTIATION);
+        const udp = utpxSocket(DEFAULTS);
         const sock = udp.connect(lt.port, '127.0.0.1');
         const errors: Error[] = [];
         sock.on('error', (e) => errors.push(e));
@@ -494,7 +487,7 @@ describe.skipIf(SKIP || MISSING !== null)(
         const data = bytes(seedNr, MiB);
         const f = fixture(`utpx-closes-${seedNr}`, data);
         const lt = await libtorrent(f.torrentFile, f.seedDir);
-        const udp = utpxSocket(CAP_UNTIL_NEGOTIATION);
+        const udp = utpxSocket(DEFAULTS);
         const sock = udp.connect(lt.port, '127.0.0.1');
         await leech(sock, f.torrent, { id: peerId(7) });
         sock.end();

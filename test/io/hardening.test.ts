@@ -92,7 +92,9 @@ describe('a live server under hostile traffic', () => {
     const client = shared.connect(port, '127.0.0.1');
     await once(client, 'connect');
     const rng = new Prng(9202);
-    const template = Buffer.from(encode({ type: ST_DATA, connectionId: 0, seqNr: 0, ackNr: 0, payload: new Uint8Array(32) }));
+    const template = Buffer.from(
+      encode({ type: ST_DATA, connectionId: 0, seqNr: 0, ackNr: 0, payload: new Uint8Array(32) }),
+    );
     let thrown = 0;
     const fuzz = async () => {
       while (thrown < 100_000) {

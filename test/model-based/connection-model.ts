@@ -107,6 +107,8 @@ export const SAMPLE_EVENTS: readonly ModelEvent[] = [
   { type: 'RESET_RECEIVED' },
   { type: 'RTO_FIRED', count: 1 },
   { type: 'RTO_FIRED', count: RETRANSMIT_LIMIT + 1 },
+  // Only our FIN unacked, the second time: the peer closed and forgot the connection (libtorrent).
+  { type: 'RTO_FIRED', count: 2, finOnly: true },
 ];
 
 /** The context a guard or a later step depends on; the rest (core, host, config) is fixed per world. */
@@ -261,7 +263,10 @@ export type Feasible = (before: ModelSnapshot, event: ModelEvent) => boolean;
 export function eventLabel(e: ModelEvent): string {
   if (e.type.startsWith('xstate.after.')) return `after(${e.type.split('.')[2]})`;
   if (e.type === 'DESTROY') return 'code' in e && e.code ? `DESTROY(${e.code})` : 'DESTROY()';
-  if (e.type === 'RTO_FIRED') return `RTO_FIRED(${(e as { count: number }).count})`;
+  if (e.type === 'RTO_FIRED') {
+    const { count, finOnly } = e as { count: number; finOnly?: boolean };
+    return finOnly ? `RTO_FIRED(${count}, FIN only)` : `RTO_FIRED(${count})`;
+  }
   return e.type;
 }
 

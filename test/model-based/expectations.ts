@@ -162,7 +162,36 @@ export const PATH_EXPECTATIONS: Readonly<Record<string, PathExpectation>> = {
   'CONNECT → SYN_ACKED → END → FIN_RECEIVED → FIN_ACKED → EOF_DELIVERED': {
     state: 'closed',
     delivered: 200,
-    sent: [SYN, ACK_SYNACK, 'FIN seq=I+1 ack=P-1', 'STATE seq=I+2 ack=P-1 sack=P+1', 'STATE seq=I+2 ack=P+1'],
+    // Once both FINs are out every ack goes twice: seq_nr past our FIN (libutp drops one that is
+    // not) and at our FIN (libtorrent drops one past it).
+    sent: [
+      SYN,
+      ACK_SYNACK,
+      'FIN seq=I+1 ack=P-1',
+      'STATE seq=I+2 ack=P-1 sack=P+1',
+      'STATE seq=I+1 ack=P-1 sack=P+1',
+      'STATE seq=I+2 ack=P+1',
+      'STATE seq=I+1 ack=P+1',
+    ],
+  },
+  // Our FIN is lost, the peer's data and FIN arrive; the peer never acks our FIN (libtorrent deletes
+  // its socket once its own FIN is acked). The tail-loss probe and two timeouts resend it; after the
+  // second timeout nothing is missing on either side: a clean close.
+  'CONNECT → SYN_ACKED → END → FIN_RECEIVED → EOF_DELIVERED → RTO_FIRED(2, FIN only)': {
+    state: 'closed',
+    delivered: 200,
+    sent: [
+      SYN,
+      ACK_SYNACK,
+      'FIN seq=I+1 ack=P-1',
+      'STATE seq=I+2 ack=P-1 sack=P+1',
+      'STATE seq=I+1 ack=P-1 sack=P+1',
+      'FIN(re) seq=I+1 ack=P-1',
+      'STATE seq=I+2 ack=P+1',
+      'STATE seq=I+1 ack=P+1',
+      'FIN(re) seq=I+1 ack=P+1',
+      'FIN(re) seq=I+1 ack=P+1',
+    ],
   },
 };
 
