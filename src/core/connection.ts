@@ -182,6 +182,23 @@ const ZERO_WINDOW_PROBE_MIN_US = 500_000;
 /** Floor of the tail-loss probe delay (RFC 8985's TLP uses 2·SRTT; a floor keeps loopback from probing needlessly). */
 const TAIL_PROBE_MIN_US = 10_000;
 /**
+ * Tail-loss probes per silence before the retransmission timeout has to act, each after twice the
+ * previous wait (QUIC's PTO backs off the same way). At 15 % random loss one probe is lost one time
+ * in seven; two in a row one time in fifty.
+ */
+const MAX_TAIL_PROBES = 2;
+/**
+ * RACK's reordering window (RFC 8985 §6.2: min_RTT / 4), at least this: a packet sent this much
+ * before one that was acked, and still missing, is lost. The floor keeps packets sent in the same
+ * burst (µs apart) to the duplicate-ack and SACK rules, which count packets instead of time.
+ */
+const RACK_REORDER_MIN_US = 1_000;
+/**
+ * Retransmission timeouts count towards `maxRetransmits` from this RTO on (libutp's minimum RTO):
+ * the connection dies after as long a silence as with libutp, however short its path's RTO.
+ */
+const COUNTED_RTO_US = 1_000_000;
+/**
  * SYN-ACK resends while an acceptor holds data for an initiator it has not heard from (the
  * initiator's ack of the SYN-ACK was lost). Bounded, since the SYN may be spoofed.
  */
@@ -192,7 +209,9 @@ const RTO = 0;
 const TAIL_PROBE = 1;
 const ZERO_WINDOW = 2;
 const SYN_ACK = 3;
-const TIMERS = 4;
+/** RACK's reordering timer: packets sent before an acked one, still missing a reordering window later. */
+const RACK = 4;
+const TIMERS = 5;
 
 const EMPTY = new Uint8Array(0);
 
@@ -268,8 +287,12 @@ export class ConnectionCore {
   private replyMicro = 0;
   /** Consecutive retransmission timeouts without an ack in between. */
   private rtoCount = 0;
-  /** A tail-loss probe may fire (once per silence). */
+  /** A tail-loss probe may fire (MAX_TAIL_PROBES per silence). */
   private tlpArmed = true;
+  /** Tail-loss probes sent since the last ack. */
+  private tlpCount = 0;
+  /** RACK: the latest send time of a packet known delivered; missing packets sent before it wait a reordering window. */
+  private rackSentAt = 0;
   /** The packet a tail probe resent, and when: once it is acked, what was sent before it and is missing is lost. */
   private tlpSeq = -1;
   private tlpSentAt = 0;
@@ -515,8 +538,11 @@ export class ConnectionCore {
     this.handshook = true;
     this.peerWindow = h.windowSize;
     if (h.timestamp !== 0) this.replyMicro = tsDiff(ts32(now), h.timestamp);
-    // The handshake is the first RTT sample, when the SYN went out once (Karn).
-    if (this.synSends === 1) this.rtt.onSample(now - this.synSentAt);
+    // The handshake is the first RTT sample. Karn's rule would drop it when the SYN went out more
+    // than once; the time since the last SYN is taken instead (it can only be too small, which the
+    // RTO floor bounds and the first data acks correct), since without any sample the first data
+    // would wait for the 3 s initial RTO (RFC 6298 §5.7) with no tail-loss probe before it.
+    this.rtt.onSample(now - this.synSentAt);
     // Ack the SYN-ACK at once, so the acceptor learns the handshake completed even before we have
     // data (a libutp acceptor ignores it; a utpx one may then send what it holds).
     this.ackPending = true;
@@ -557,6 +583,7 @@ export class ConnectionCore {
       this.tlpSeq = -1;
       ack.newlyLost += this.flight.markLostSentBefore(this.tlpSentAt);
     }
+    if (ack.minRttUs >= 0) ack.newlyLost += this.rackDetect(now, now - ack.minRttUs);
     if (ack.newlyLost > 0) {
       this.s.fastRetransmits += ack.newlyLost;
       // A lost MTU probe alone says the packet was too big, not that the path is congested.
@@ -607,9 +634,41 @@ export class ConnectionCore {
     this.ledbat.onAck(now, ack.ackedBytes, flightBefore, ack.minRttUs >= 0 ? ack.minRttUs : Number.POSITIVE_INFINITY);
     this.rtoCount = 0;
     const inFlight = this.flight.packetsInFlight > 0;
-    this.deadlines[RTO] = inFlight ? now + this.rtt.rtoUs : 0;
+    this.deadlines[RTO] = inFlight ? now + this.rtoDelay() : 0;
     this.tlpArmed = true;
+    this.tlpCount = 0;
     this.deadlines[TAIL_PROBE] = inFlight ? now + this.tailProbeDelay() : 0;
+  }
+
+  /**
+   * RACK (RFC 8985) for retransmissions: a packet newly acked was last sent at `ackedSentAt`; a
+   * retransmission sent more than a reordering window before it and still unacked is lost again —
+   * which the SACK rule finds only once three packets sent after it were acked, and not at all at
+   * the tail. First transmissions stay with libutp's rules (three duplicate acks, three SACKed
+   * after a hole), which count packets and so tolerate reordering deeper than the window (there is
+   * no DSACK in uTP to learn it from). Cheap on every ack: the span is scanned only when the oldest
+   * packet in flight is older than the acked one (a loss, not the in-order case).
+   */
+  private rackDetect(now: number, ackedSentAt: number): number {
+    const minRtt = this.rtt.minRttUs;
+    const reorderWindow = Math.max(RACK_REORDER_MIN_US, Number.isFinite(minRtt) ? minRtt / 4 : 0);
+    const oldest = this.flight.oldestInFlightSentAt();
+    if (oldest < 0 || oldest >= ackedSentAt) return 0;
+    if (oldest < ackedSentAt - reorderWindow) return this.flight.markLostSentBefore(ackedSentAt - reorderWindow, true);
+    // Sent just before the acked one: reordered, or lost. If it is still missing a reordering
+    // window from now, it was lost (RFC 8985 §6.3's reordering timer).
+    if (this.rackSentAt < ackedSentAt) this.rackSentAt = ackedSentAt;
+    if (this.deadlines[RACK] === 0) this.deadlines[RACK] = now + reorderWindow;
+    return 0;
+  }
+
+  private onRackTimer(now: number): void {
+    this.deadlines[RACK] = 0;
+    const lost = this.flight.markLostSentBefore(this.rackSentAt, true);
+    if (lost === 0) return;
+    this.s.fastRetransmits += lost;
+    if (!(lost === 1 && this.probeLost())) this.ledbat.onLoss(now, this.rtt.srttUs);
+    this.flushData(now);
   }
 
   /**
@@ -818,8 +877,8 @@ export class ConnectionCore {
     }
     this.flight.onSent(p, now);
     this.ackPending = false;
-    if (this.deadlines[RTO] === 0) this.deadlines[RTO] = now + this.rtt.rtoUs;
-    if (this.tlpArmed) this.deadlines[TAIL_PROBE] = now + this.tailProbeDelay();
+    if (this.deadlines[RTO] === 0) this.deadlines[RTO] = now + this.rtoDelay();
+    if (this.tlpArmed && this.tlpCount === 0) this.deadlines[TAIL_PROBE] = now + this.tailProbeDelay();
   }
 
   private probeLost(): boolean {
@@ -973,6 +1032,7 @@ export class ConnectionCore {
     if (d[RTO] !== 0 && now >= (d[RTO] as number)) this.onRto(now);
     if (d[TAIL_PROBE] !== 0 && now >= (d[TAIL_PROBE] as number)) this.onTailProbe(now);
     if (d[ZERO_WINDOW] !== 0 && now >= (d[ZERO_WINDOW] as number)) this.onZeroWindowProbe(now);
+    if (d[RACK] !== 0 && now >= (d[RACK] as number)) this.onRackTimer(now);
   }
 
   private onSynAckTimer(now: number): void {
@@ -992,10 +1052,14 @@ export class ConnectionCore {
       this.deadlines[RTO] = 0;
       return;
     }
-    this.rtoCount++;
+    // Timeouts shorter than libutp's 1 s floor do not count towards the limit (nor reach the chart,
+    // whose only use of them is that limit): a path-scaled RTO repairs tail losses fast, but a peer
+    // silent for a few seconds is not given up on sooner than libutp would.
+    const counted = this.rtoDelay() >= COUNTED_RTO_US;
+    if (counted) this.rtoCount++;
     this.s.timeouts++;
     const finOnly = this.finSeq >= 0 && this.flight.count === 1 && this.eofDelivered && this.outgoing.bytes === 0;
-    this.facts.push({ type: 'RTO_FIRED', count: this.rtoCount, finOnly });
+    if (counted) this.facts.push({ type: 'RTO_FIRED', count: this.rtoCount, finOnly });
     // Past the limit the chart ends the connection: nothing more goes out.
     if (this.rtoCount > this.maxRetransmits) {
       this.deadlines[RTO] = 0;
@@ -1009,7 +1073,7 @@ export class ConnectionCore {
       this.ledbat.onTimeout(now);
     }
     this.flight.markAllLost();
-    this.deadlines[RTO] = now + this.rtt.rtoUs;
+    this.deadlines[RTO] = now + this.rtoDelay();
     this.flushData(now);
   }
 
@@ -1019,6 +1083,20 @@ export class ConnectionCore {
    * would find it; resending the newest packet once gets the receiver to ack with a SACK at once,
    * which shows the holes to fast retransmit (the tail-loss probe of TCP RACK-TLP and QUIC's PTO).
    */
+  /**
+   * The retransmission timeout: the estimator's RTO (SRTT + 4·RTTVAR, at least 50 ms, backed off),
+   * but never before the tail-loss probes had their chance — the first at 2·SRTT, the second two
+   * such waits later, each answered within an RTT — so the RTO acts only when both got nothing
+   * back. That makes the floor scale with the path: max(50 ms, 8·SRTT) before any back-off.
+   */
+  private rtoDelay(): number {
+    const rtt = this.rtt;
+    // No sample yet: no tail-loss probe comes first either (its wait would be the RTO's half).
+    if (!rtt.hasSample) return rtt.rtoUs;
+    const base = Math.max(rtt.baseRtoUs, 4 * this.tailProbeDelay());
+    return Math.min(rtt.maxRtoUs, Math.max(rtt.rtoUs, base * 2 ** rtt.backoffCount));
+  }
+
   private tailProbeDelay(): number {
     const srtt = this.rtt.hasSample ? this.rtt.srttUs : this.rtt.rtoUs / 2;
     return Math.max(2 * srtt, TAIL_PROBE_MIN_US);
@@ -1026,7 +1104,9 @@ export class ConnectionCore {
 
   private onTailProbe(now: number): void {
     this.deadlines[TAIL_PROBE] = 0;
-    this.tlpArmed = false; // one probe per silence; the RTO takes over after it
+    // MAX_TAIL_PROBES per silence, each waiting twice as long; the RTO takes over after them.
+    this.tlpCount++;
+    this.tlpArmed = this.tlpCount < MAX_TAIL_PROBES;
     const p = this.flight.newestSent();
     if (p === undefined || p.needResend) return;
     const rto = this.deadlines[RTO] as number;
@@ -1037,7 +1117,7 @@ export class ConnectionCore {
     this.tlpSeq = p.seqNr;
     this.tlpSentAt = now;
     this.sendPacket(p, now, true);
-    this.deadlines[TAIL_PROBE] = 0;
+    this.deadlines[TAIL_PROBE] = this.tlpArmed ? now + this.tailProbeDelay() * 2 ** this.tlpCount : 0;
   }
 
   private armZeroWindowProbe(now: number): void {
@@ -1077,7 +1157,7 @@ export class ConnectionCore {
       recvWindow: this.recvWindow(),
       srttUs: r.srttUs,
       rttvarUs: r.rttvarUs,
-      rtoUs: r.rtoUs,
+      rtoUs: this.rtoDelay(),
       baseDelayUs: l.baseDelayUs,
       queuingDelayUs: l.queuingDelayUs,
       bytesInFlight: this.flight.bytesInFlight,
