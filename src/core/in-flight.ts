@@ -444,6 +444,32 @@ export class InFlightPackets {
     return max;
   }
 
+  /**
+   * Takes back every held packet, sent or not, so its bytes can be packetized again at another
+   * size, and numbers the next packet oldestSeq again: the receiver must not have any of them,
+   * which can only be so if none was acked, cumulatively or selectively (the caller has also made
+   * sure none of them arrived: see ConnectionCore's black-hole handling). Returns copies of their
+   * payloads in seq order, or undefined (nothing changed) when some packet in the span was acked.
+   */
+  rewind(): Uint8Array[] | undefined {
+    const span = this.span();
+    if (this._count !== span) return undefined;
+    const parts: Uint8Array[] = [];
+    for (let s = this._oldestSeq, n = 0; n < span; n++, s = (s + 1) & 0xffff) {
+      const p = this.slots[s & this.mask] as OutPacket;
+      const headerBytes = p.length - p.payloadLength;
+      parts.push(p.buf.slice(headerBytes, p.length));
+    }
+    this.clear();
+    const seq = this._oldestSeq - span;
+    this._nextSeq = seq & 0xffff;
+    this._oldestSeq = this._nextSeq;
+    this.sentEnd = this._nextSeq;
+    this.resendCursor = this._nextSeq;
+    this.unsentCursor = this._nextSeq;
+    return parts;
+  }
+
   /** Drops every held packet; seq numbers carry on from nextSeq. */
   clear(): void {
     for (let s = this._oldestSeq; s !== this._nextSeq; s = (s + 1) & 0xffff) {
