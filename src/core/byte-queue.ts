@@ -25,6 +25,19 @@ export class ByteQueue {
     this._bytes += chunk.length;
   }
 
+  /** Puts chunks back in front of what waits, in order (bytes taken out again to be repacketized). */
+  unshift(chunks: readonly Uint8Array[]): void {
+    const q = this.chunks;
+    if (this.offset > 0) {
+      // The head chunk is partly consumed: what is left of it stays next after the new chunks.
+      q[this.head] = (q[this.head] as Uint8Array).subarray(this.offset);
+      this.offset = 0;
+    }
+    const nonEmpty = chunks.filter((c) => c.length > 0);
+    q.splice(this.head, 0, ...nonEmpty);
+    for (const c of nonEmpty) this._bytes += c.length;
+  }
+
   /** Copies the next `n` bytes (n ≤ bytes) into `dst` at `at`, releasing the chunks consumed. */
   take(dst: Uint8Array, at: number, n: number): void {
     const q = this.chunks;

@@ -44,7 +44,7 @@ import {
 import { ByteQueue } from './byte-queue.js';
 import { type AckResult, createAckResult, InFlightPackets, type OutPacket } from './in-flight.js';
 import { Ledbat, type LedbatOptions } from './ledbat.js';
-import { MTU_CEILING_DEFAULT, MTU_FLOOR_DEFAULT, MtuSearch } from './mtu.js';
+import { MTU_BASE_IPV4, MTU_CEILING_DEFAULT, MTU_FLOOR_DEFAULT, MtuSearch } from './mtu.js';
 import { ReorderBuffer } from './reorder-buffer.js';
 import { RttEstimator } from './rtt.js';
 import { forEachSacked } from './sack.js';
@@ -126,7 +126,10 @@ export interface ConnectionOptions {
    */
   mtuFloor?: number;
   mtuCeiling?: number;
-  /** Datagram size to start at, before any probe passed (defaults to the floor). */
+  /**
+   * Datagram size to start at and to fall back to when the path stops carrying larger ones
+   * (DPLPMTUD's base). Default MTU_BASE_IPV4 (1172); the Node layer gives IPv6 peers MTU_BASE_IPV6.
+   */
   packetSize?: number;
   /** Consecutive retransmission timeouts survived; the next one kills the connection (libutp: 4). */
   maxRetransmits?: number;
@@ -164,10 +167,14 @@ export interface ConnectionStats {
   invalidAcks: number;
   /** Data packets dropped because they exceeded the receive window we advertised. */
   windowDrops: number;
+  /** Times the packets in flight were packetized again, smaller, after an MTU black hole. */
+  repacketized: number;
   zeroWindowProbes: number;
   tailProbes: number;
   mtuProbes: number;
   mtuProbesLost: number;
+  /** Times the path stopped carrying the packet size in use (RFC 8899 black hole) and it fell back. */
+  mtuBlackHoles: number;
 }
 
 /** 4 MiB, like the top of Linux's TCP receive-buffer autotuning; 1 MiB held loopback to ~430 MB/s. */
@@ -188,12 +195,6 @@ const TAIL_PROBE_MIN_US = 10_000;
  */
 const MAX_TAIL_PROBES = 2;
 /**
- * RACK's reordering window (RFC 8985 §6.2: min_RTT / 4), at least this: a packet sent this much
- * before one that was acked, and still missing, is lost. The floor keeps packets sent in the same
- * burst (µs apart) to the duplicate-ack and SACK rules, which count packets instead of time.
- */
-const RACK_REORDER_MIN_US = 1_000;
-/**
  * Retransmission timeouts count towards `maxRetransmits` from this RTO on (libutp's minimum RTO):
  * the connection dies after as long a silence as with libutp, however short its path's RTO.
  */
@@ -209,9 +210,7 @@ const RTO = 0;
 const TAIL_PROBE = 1;
 const ZERO_WINDOW = 2;
 const SYN_ACK = 3;
-/** RACK's reordering timer: packets sent before an acked one, still missing a reordering window later. */
-const RACK = 4;
-const TIMERS = 5;
+const TIMERS = 4;
 
 const EMPTY = new Uint8Array(0);
 
@@ -287,12 +286,14 @@ export class ConnectionCore {
   private replyMicro = 0;
   /** Consecutive retransmission timeouts without an ack in between. */
   private rtoCount = 0;
+  /** When we asked the receiver, by a small packet, whether any of the too-big packets arrived; or 0. */
+  private blackHoleAskedAt = 0;
+  /** No MTU probe until an ack covers this seq_nr (after packets were taken back and resent smaller); −1: none. */
+  private probeAfter = -1;
   /** A tail-loss probe may fire (MAX_TAIL_PROBES per silence). */
   private tlpArmed = true;
   /** Tail-loss probes sent since the last ack. */
   private tlpCount = 0;
-  /** RACK: the latest send time of a packet known delivered; missing packets sent before it wait a reordering window. */
-  private rackSentAt = 0;
   /** The packet a tail probe resent, and when: once it is acked, what was sent before it and is missing is lost. */
   private tlpSeq = -1;
   private tlpSentAt = 0;
@@ -324,6 +325,7 @@ export class ConnectionCore {
     timeouts: 0,
     invalidAcks: 0,
     windowDrops: 0,
+    repacketized: 0,
     zeroWindowProbes: 0,
     tailProbes: 0,
   };
@@ -338,7 +340,7 @@ export class ConnectionCore {
     const floor = opts.mtuFloor ?? MTU_FLOOR_DEFAULT;
     this.largeCeiling = opts.mtuCeiling ?? MTU_CEILING_DEFAULT;
     const ceiling = Math.min(this.largeCeiling, PLAIN_DATAGRAM_MAX);
-    this.mtu = new MtuSearch({ floor, ceiling, initial: Math.min(opts.packetSize ?? floor, ceiling) });
+    this.mtu = new MtuSearch({ floor, ceiling, base: opts.packetSize ?? MTU_BASE_IPV4 });
     this.ledbat = new Ledbat({ packetSize: this.mtu.current - HEADER_SIZE, ...opts.ledbat });
     const rttOpts: { initialRtoUs?: number; minRtoUs?: number; maxRtoUs?: number } = {};
     if (opts.initialRtoUs !== undefined) rttOpts.initialRtoUs = opts.initialRtoUs;
@@ -578,12 +580,16 @@ export class ConnectionCore {
 
     if (ack.ackedPackets > 0) this.onAcked(now, flightBefore);
     else if (this.peerWindow === 0 && this.flight.packetsInFlight > 0) this.onPeerFull(now);
+    if (this.blackHoleAskedAt !== 0) {
+      // The receiver's answer (see askBlackHole): it acks none of what is in flight.
+      if (ack.ackedPackets > 0) this.blackHoleAskedAt = 0;
+      else if (now > this.blackHoleAskedAt) this.repacketize(now);
+    }
     if (this.tlpSeq >= 0 && ack.ackedPackets > 0 && this.flight.get(this.tlpSeq) === undefined) {
       // The probe got through: anything sent before it and still missing was lost, not delayed.
       this.tlpSeq = -1;
       ack.newlyLost += this.flight.markLostSentBefore(this.tlpSentAt);
     }
-    if (ack.minRttUs >= 0) ack.newlyLost += this.rackDetect(now, now - ack.minRttUs);
     if (ack.newlyLost > 0) {
       this.s.fastRetransmits += ack.newlyLost;
       // A lost MTU probe alone says the packet was too big, not that the path is congested.
@@ -628,6 +634,7 @@ export class ConnectionCore {
 
   private onAcked(now: number, flightBefore: number): void {
     const ack = this.ack;
+    if (this.probeAfter >= 0 && seqDiff(this.flight.oldestSeq, this.probeAfter) > 0) this.probeAfter = -1;
     this.s.bytesAcked += ack.ackedBytes;
     if (ack.rttSampleUs >= 0) this.rtt.onSample(ack.rttSampleUs);
     // libutp caps the delay estimate by the smallest RTT among the packets this ack covers.
@@ -638,37 +645,6 @@ export class ConnectionCore {
     this.tlpArmed = true;
     this.tlpCount = 0;
     this.deadlines[TAIL_PROBE] = inFlight ? now + this.tailProbeDelay() : 0;
-  }
-
-  /**
-   * RACK (RFC 8985) for retransmissions: a packet newly acked was last sent at `ackedSentAt`; a
-   * retransmission sent more than a reordering window before it and still unacked is lost again —
-   * which the SACK rule finds only once three packets sent after it were acked, and not at all at
-   * the tail. First transmissions stay with libutp's rules (three duplicate acks, three SACKed
-   * after a hole), which count packets and so tolerate reordering deeper than the window (there is
-   * no DSACK in uTP to learn it from). Cheap on every ack: the span is scanned only when the oldest
-   * packet in flight is older than the acked one (a loss, not the in-order case).
-   */
-  private rackDetect(now: number, ackedSentAt: number): number {
-    const minRtt = this.rtt.minRttUs;
-    const reorderWindow = Math.max(RACK_REORDER_MIN_US, Number.isFinite(minRtt) ? minRtt / 4 : 0);
-    const oldest = this.flight.oldestInFlightSentAt();
-    if (oldest < 0 || oldest >= ackedSentAt) return 0;
-    if (oldest < ackedSentAt - reorderWindow) return this.flight.markLostSentBefore(ackedSentAt - reorderWindow, true);
-    // Sent just before the acked one: reordered, or lost. If it is still missing a reordering
-    // window from now, it was lost (RFC 8985 §6.3's reordering timer).
-    if (this.rackSentAt < ackedSentAt) this.rackSentAt = ackedSentAt;
-    if (this.deadlines[RACK] === 0) this.deadlines[RACK] = now + reorderWindow;
-    return 0;
-  }
-
-  private onRackTimer(now: number): void {
-    this.deadlines[RACK] = 0;
-    const lost = this.flight.markLostSentBefore(this.rackSentAt, true);
-    if (lost === 0) return;
-    this.s.fastRetransmits += lost;
-    if (!(lost === 1 && this.probeLost())) this.ledbat.onLoss(now, this.rtt.srttUs);
-    this.flushData(now);
   }
 
   /**
@@ -791,6 +767,7 @@ export class ConnectionCore {
   /** Lost packets first, then unsent ones, then new packets from the queue, then the FIN. */
   private flushData(now: number): void {
     const flight = this.flight;
+    if (this.blackHoleAskedAt !== 0) return; // nothing goes out until the black-hole question is answered
     if (this.phase !== 'open') {
       // An acceptor sends nothing but the SYN-ACK until the initiator is heard from: if the SYN-ACK
       // were lost, a DATA arriving first would be taken (by libutp) as the start of our stream, and
@@ -863,7 +840,7 @@ export class ConnectionCore {
     // Probe only once the RTT is known: a lost probe is found by its timeout at worst, and the initial
     // RTO (3 s) would stall a connection whose very first packet was a probe too big for the path.
     const probe =
-      !retransmit && p.transmissions === 0 && p.payloadLength > 0 && this.rtt.hasSample
+      !retransmit && p.transmissions === 0 && p.payloadLength > 0 && this.rtt.hasSample && this.probeAfter < 0
         ? probeSizeFor(p.length, this.mtu.nextProbe(now))
         : 0;
     if (probe > 0) {
@@ -1032,7 +1009,6 @@ export class ConnectionCore {
     if (d[RTO] !== 0 && now >= (d[RTO] as number)) this.onRto(now);
     if (d[TAIL_PROBE] !== 0 && now >= (d[TAIL_PROBE] as number)) this.onTailProbe(now);
     if (d[ZERO_WINDOW] !== 0 && now >= (d[ZERO_WINDOW] as number)) this.onZeroWindowProbe(now);
-    if (d[RACK] !== 0 && now >= (d[RACK] as number)) this.onRackTimer(now);
   }
 
   private onSynAckTimer(now: number): void {
@@ -1048,7 +1024,8 @@ export class ConnectionCore {
    * connection survives it; if it does not, the close that follows stops all this.
    */
   private onRto(now: number): void {
-    if (this.flight.packetsInFlight === 0) {
+    // Nothing held (or only what waits for a zero window to open, which disarmed this timer).
+    if (this.flight.count === 0 || (this.flight.packetsInFlight === 0 && this.blackHoleAskedAt === 0)) {
       this.deadlines[RTO] = 0;
       return;
     }
@@ -1066,6 +1043,9 @@ export class ConnectionCore {
       return;
     }
     const probeOnly = this.mtu.probeSeq >= 0 && this.flight.packetsInFlight === 1;
+    // The oldest unacked packet went out padded as an MTU probe: its loss says the probe was too
+    // big, not that the path stopped carrying what we send (its data goes again unpadded).
+    const probeFirst = this.mtu.probeSeq >= 0 && this.mtu.probeSeq === this.flight.oldestSeq;
     if (this.mtu.probeSeq >= 0) this.mtu.onProbeLost(now);
     // libutp: a lone lost MTU probe says nothing about congestion.
     if (!probeOnly) {
@@ -1074,6 +1054,54 @@ export class ConnectionCore {
     }
     this.flight.markAllLost();
     this.deadlines[RTO] = now + this.rtoDelay();
+    // Asking whether a black hole swallowed our packets: nothing else goes out until the answer.
+    // (An unanswered question is asked again: the question or its answer may have been lost.)
+    const askedBefore = this.blackHoleAskedAt !== 0;
+    this.blackHoleAskedAt = 0;
+    // Two counted timeouts (1 s and more): short ones are loss, not evidence of a black hole.
+    if (this.rtoCount >= 2 && !probeFirst && this.askBlackHole(now, askedBefore)) return;
+    this.flushData(now);
+  }
+
+  /**
+   * The second timeout in a row on a packet at least as big as what we send now: the path may have
+   * stopped carrying packets this big (an MTU black hole, RFC 8899 §4.3). New packets drop to the
+   * base size at once. The ones already numbered can only go smaller by being packetized again
+   * under the same seq_nrs — safe only if the receiver has none of them. So we ask: a small packet
+   * the receiver must ack (an empty DATA at a seq it already has), and send nothing else until an
+   * answer. Our last transmission of any of them went out a whole retransmission timeout before
+   * the question (nothing is sent between two timeouts without acks), so any ack the receiver sends
+   * after we asked reflects everything that transmission could have delivered, unless a round trip
+   * took longer than the RTO (the assumption every RTO makes). An ack arriving after the question
+   * that acks none of them says they did not arrive; `onAck` then takes them back. Returns whether
+   * it asked.
+   */
+  private askBlackHole(now: number, again: boolean): boolean {
+    const oldest = this.flight.get(this.flight.oldestSeq);
+    if (oldest === undefined || oldest.length <= MTU_FLOOR_DEFAULT) return false;
+    if (!again && oldest.length >= this.mtu.current) this.mtu.onBlackHole(now);
+    if (oldest.length <= this.mtu.current) return false;
+    this.blackHoleAskedAt = now;
+    this.writeControl(ST_DATA, now, seqAdd(this.flight.oldestSeq, -1));
+    return true;
+  }
+
+  /** The receiver has none of what is in flight (see checkBlackHole): packetize it again, smaller. */
+  private repacketize(now: number): void {
+    this.blackHoleAskedAt = 0;
+    const parts = this.flight.rewind();
+    if (parts === undefined) return;
+    if (this.finSeq >= 0) this.finSeq = -1; // the FIN goes again after the data, at its new seq_nr
+    this.outgoing.unshift(parts);
+    this.mtu.probeSeq = -1;
+    this.tlpSeq = -1;
+    this.s.repacketized++;
+    this.deadlines[RTO] = 0;
+    // The first packets at the new size go unpadded (a lost probe now would cost a backed-off
+    // timeout), and a lost tail is found by the tail-loss probe, not the RTO.
+    this.probeAfter = this.flight.nextSeq;
+    this.tlpArmed = true;
+    this.tlpCount = 0;
     this.flushData(now);
   }
 
@@ -1168,6 +1196,7 @@ export class ConnectionCore {
       outOfOrder: this.reorder.outOfOrder,
       mtuProbes: this.mtu.probesSent,
       mtuProbesLost: this.mtu.probesLost,
+      mtuBlackHoles: this.mtu.blackHoles,
     };
   }
 

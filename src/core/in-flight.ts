@@ -384,13 +384,12 @@ export class InFlightPackets {
    * is marked lost. The caller uses it when a packet sent at `sentAt` is known delivered while
    * older ones are not — after a tail-loss probe. Returns how many were newly marked.
    */
-  markLostSentBefore(sentAt: number, retransmissionsOnly = false): number {
+  markLostSentBefore(sentAt: number): number {
     let n = 0;
-    const minTransmissions = retransmissionsOnly ? 2 : 1;
     for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
       const i = s & this.mask;
       const p = this.slots[i]!;
-      if (this.live[i] === 1 && p.sentAt < sentAt && p.transmissions >= minTransmissions && this.markLost(i, p)) n++;
+      if (this.live[i] === 1 && p.sentAt < sentAt && this.markLost(i, p)) n++;
     }
     return n;
   }
@@ -414,16 +413,6 @@ export class InFlightPackets {
     }
     this.unsentCursor = s;
     return s === this._nextSeq ? undefined : this.slots[s & this.mask];
-  }
-
-  /** sentAt of the oldest packet still counted in flight (sent, unacked, not marked lost), or −1. */
-  oldestInFlightSentAt(): number {
-    if (this._packetsInFlight === 0) return -1;
-    for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
-      const i = s & this.mask;
-      if (this.inFlight[i] === 1) return this.slots[i]!.sentAt;
-    }
-    return -1;
   }
 
   oldestSentAt(): number {
@@ -459,6 +448,32 @@ export class InFlightPackets {
       if (this.live[i] === 1 && t > max) max = t;
     }
     return max;
+  }
+
+  /**
+   * Takes back every held packet, sent or not, so its bytes can be packetized again at another
+   * size, and numbers the next packet oldestSeq again: the receiver must not have any of them,
+   * which can only be so if none was acked, cumulatively or selectively (the caller has also made
+   * sure none of them arrived: see ConnectionCore's black-hole handling). Returns copies of their
+   * payloads in seq order, or undefined (nothing changed) when some packet in the span was acked.
+   */
+  rewind(): Uint8Array[] | undefined {
+    const span = this.span();
+    if (this._count !== span) return undefined;
+    const parts: Uint8Array[] = [];
+    for (let s = this._oldestSeq, n = 0; n < span; n++, s = (s + 1) & 0xffff) {
+      const p = this.slots[s & this.mask] as OutPacket;
+      const headerBytes = p.length - p.payloadLength;
+      parts.push(p.buf.slice(headerBytes, p.length));
+    }
+    this.clear();
+    const seq = this._oldestSeq - span;
+    this._nextSeq = seq & 0xffff;
+    this._oldestSeq = this._nextSeq;
+    this.sentEnd = this._nextSeq;
+    this.resendCursor = this._nextSeq;
+    this.unsentCursor = this._nextSeq;
+    return parts;
   }
 
   /** Drops every held packet; seq numbers carry on from nextSeq. */

@@ -10,6 +10,7 @@
 import dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
+import { MTU_BASE_IPV4, MTU_BASE_IPV6 } from '../core/mtu.js';
 import { TimerQueue } from '../core/timer-queue.js';
 import { Endpoint } from '../endpoint/endpoint.js';
 import type { Connection, ConnectionConfig, ConnectionTrace, InspectObserver } from '../machines/connection.js';
@@ -121,8 +122,11 @@ export class UtpSocket extends EventEmitter implements SocketHost {
       ...(user ? { connection: user } : {}),
       connectionFor: (address) => {
         if (user?.mtuCeiling !== undefined) return undefined;
-        if (isLoopback(address)) return { mtuCeiling: loopbackMtu };
-        return { mtuCeiling: address.includes(':') ? IPV6_MTU_CEILING : IPV4_MTU_CEILING };
+        const ipv6 = address.includes(':') && !address.startsWith('::ffff:');
+        // DPLPMTUD's base: the size every path of that family carries (RFC 8899).
+        const packetSize = ipv6 ? MTU_BASE_IPV6 : MTU_BASE_IPV4;
+        if (isLoopback(address)) return { mtuCeiling: loopbackMtu, packetSize };
+        return { mtuCeiling: ipv6 ? IPV6_MTU_CEILING : IPV4_MTU_CEILING, packetSize };
       },
       maxHalfOpen: opts.maxHalfOpen ?? DEFAULT_BACKLOG,
       ...(opts.trace ? { trace: opts.trace } : {}),

@@ -434,3 +434,98 @@ describe('who speaks first', () => {
     await closed(c);
   });
 });
+
+// ---------------------------------------------------------------- path MTU black holes
+
+/** A relay that drops datagrams over `limit` bytes from the moment `armed()` says so, in both directions. */
+async function shrinkingRelay(port: number, seed: number, limit: number, armed: () => boolean): Promise<Relay> {
+  const relay = await createRelay({
+    target: { address: '127.0.0.1', port },
+    seed,
+    drop: (buf) => armed() && buf.length > limit,
+  });
+  cleanup.push(() => relay.close());
+  return relay;
+}
+
+describe('a path whose MTU falls to 1,200 bytes mid-transfer (DPLPMTUD black-hole fallback)', () => {
+  for (const peer of ['utpx', 'utp-native'] as const) {
+    it(`utpx → relay → ${peer} server, 8 MiB, byte for byte`, async () => {
+      const seed = peer === 'utpx' ? 121 : 122;
+      const data = bytes(seed, 8 * MiB);
+      let received: Promise<{ sha: string; length: number }> | undefined;
+      let serverSide: Promise<void> | undefined;
+      let port: number;
+      if (peer === 'utpx') {
+        const s = await utpxServer((sock) => {
+          received = digest(sock);
+          serverSide = closed(sock);
+          sock.on('end', () => sock.end());
+        });
+        port = s.port;
+      } else {
+        const s = await nativeServer((sock) => {
+          received = digest(sock);
+          serverSide = closed(sock);
+          sock.on('end', () => sock.end());
+        }, true);
+        port = s.port;
+      }
+      let sent = 0;
+      const relay = await shrinkingRelay(port, seed, 1200, () => sent >= 2 * MiB);
+      const c = connect(relay.port, relay.address);
+      c.resume();
+      // Written in pieces, so the relay starts dropping with most of the data still to come.
+      for (let off = 0; off < data.length; off += 256 * 1024) {
+        const piece = data.subarray(off, off + 256 * 1024);
+        sent += piece.length;
+        if (!c.write(piece)) await once(c, 'drain');
+      }
+      c.end();
+      await closed(c);
+      const got = await (received as Promise<{ sha: string; length: number }>);
+      // The server's end closes too (the relay, which carries our last ack, stays up until then).
+      await serverSide;
+      expect(got.length, `seed ${seed}`).toBe(data.length);
+      expect(got.sha, `seed ${seed}`).toBe(sha(data));
+      const st = c.stats();
+      expect(st.outcome).toBe('closed');
+      expect(relay.stats.c2s.dropped).toBeGreaterThan(0);
+      expect(st.mtuBlackHoles).toBeGreaterThanOrEqual(1);
+      expect(st.packetSize).toBeLessThanOrEqual(1200);
+    }, 60_000);
+  }
+
+  it('utp-native client → relay → utpx server, the server sending 8 MiB, byte for byte', async () => {
+    const seed = 123;
+    const data = bytes(seed, 8 * MiB);
+    let sent = 0;
+    let serverSocket: Socket | undefined;
+    const { port } = await utpxServer((sock) => {
+      serverSocket = sock;
+      sock.resume();
+      // The client speaks first (a libutp initiator says nothing until it has data); then the download.
+      sock.once('data', async () => {
+        for (let off = 0; off < data.length; off += 256 * 1024) {
+          const piece = data.subarray(off, off + 256 * 1024);
+          sent += piece.length;
+          if (!sock.write(piece)) await once(sock, 'drain');
+        }
+        sock.end();
+      });
+    });
+    const relay = await shrinkingRelay(port, seed, 1200, () => sent >= 2 * MiB);
+    const c = utpNative.connect(relay.port, relay.address);
+    const received = digest(c);
+    c.write('go');
+    c.on('end', () => c.end());
+    const got = await received;
+    await Promise.all([closed(c), closed(serverSocket as Socket)]);
+    expect(got.length, `seed ${seed}`).toBe(data.length);
+    expect(got.sha, `seed ${seed}`).toBe(sha(data));
+    const st = (serverSocket as Socket).stats();
+    expect(st.outcome).toBe('closed');
+    expect(relay.stats.s2c.dropped).toBeGreaterThan(0);
+    expect(st.mtuBlackHoles).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+});
