@@ -32,6 +32,8 @@ export interface MeasureOptions {
   split?: boolean;
   /** Kill the children after this long (default 120 s). */
   timeoutMs?: number;
+  /** Extra environment for the children (e.g. UTPX_BENCH with protocol settings). */
+  env?: Record<string, string>;
 }
 
 const CHILD = fileURLToPath(new URL('./transfer-child.ts', import.meta.url));
@@ -45,14 +47,14 @@ const DGRAM_CHILD = fileURLToPath(new URL('./dgram-child.ts', import.meta.url));
 export async function measure(kind: string, bytes: number, opts: MeasureOptions = {}): Promise<TransferResult> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   if (!opts.split) {
-    const child = spawn(kind, bytes, ['both'], timeoutMs);
+    const child = spawn(kind, bytes, ['both'], timeoutMs, opts.env);
     return (await next(child, 'result')).result;
   }
-  const rx = spawn(kind, bytes, ['recv'], timeoutMs);
+  const rx = spawn(kind, bytes, ['recv'], timeoutMs, opts.env);
   let tx: ChildProcess | undefined;
   try {
     const { port } = await next(rx, 'listening');
-    tx = spawn(kind, bytes, ['send', String(port)], timeoutMs);
+    tx = spawn(kind, bytes, ['send', String(port)], timeoutMs, opts.env);
     const txDone = next(tx, 'cpu');
     const { result } = await Promise.race([next(rx, 'result'), txDone.then(() => never())]);
     tx.send('report');
@@ -74,7 +76,13 @@ function never(): Promise<never> {
   return new Promise(() => {});
 }
 
-function spawn(kind: string, bytes: number, extra: string[], timeoutMs: number): ChildProcess {
+function spawn(
+  kind: string,
+  bytes: number,
+  extra: string[],
+  timeoutMs: number,
+  env?: Record<string, string>,
+): ChildProcess {
   const [role = 'both', port = '0'] = extra;
   const [file, args] =
     kind === 'dgram' ? [DGRAM_CHILD, [role, port, String(bytes)]] : [CHILD, [kind, String(bytes), ...extra]];
@@ -82,6 +90,7 @@ function spawn(kind: string, bytes: number, extra: string[], timeoutMs: number):
     // Explicit rather than inherited, so measure() also works when the caller was not started by tsx.
     execArgv: ['--import', import.meta.resolve('tsx')],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
   });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   child.once('exit', () => clearTimeout(timer));

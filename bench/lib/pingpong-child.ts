@@ -1,0 +1,67 @@
+/**
+ * Child process for the latency benchmark (../latency.ts): a 1-byte ping-pong over 127.0.0.1.
+ *
+ *   argv: <kind> server            → posts { type: 'listening', port }, echoes every byte back
+ *   argv: <kind> client <port> <n> → posts { type: 'latency', samplesUs } after n round trips
+ *
+ * The client writes one byte, waits for the echo, and writes the next at once: each round trip is
+ * a lone small write on both sides, so nothing may hold it (or its ack) for a batch to fill.
+ */
+import type { Duplex } from 'node:stream';
+import { kinds } from './kinds.js';
+
+const [kindName = 'utpx', role = 'server', portArg = '0', nArg = '5000'] = process.argv.slice(2);
+
+function post(m: unknown, exitAfter?: number): void {
+  const send = process.send?.bind(process);
+  if (send === undefined) {
+    console.log(JSON.stringify(m));
+    if (exitAfter !== undefined) process.exit(exitAfter);
+    return;
+  }
+  send(m, () => {
+    if (exitAfter !== undefined) process.exit(exitAfter);
+  });
+}
+
+async function main(): Promise<void> {
+  const load = kinds[kindName];
+  if (load === undefined) throw new Error(`unknown kind '${kindName}'`);
+  const kind = await load();
+  if (role === 'server') {
+    // Exit cleanly on SIGINT, so `node --cpu-prof` writes its profile.
+    process.on('SIGINT', () => process.exit(0));
+    const l = await kind.listen((s: Duplex) => {
+      s.on('data', (d: Buffer) => s.write(d));
+      s.on('error', () => {});
+    });
+    post({ type: 'listening', port: l.port });
+    return;
+  }
+  const n = Number(nArg);
+  const s = await kind.connect(Number(portArg));
+  const one = Buffer.from([0x2a]);
+  const samples: number[] = [];
+  let t0 = 0;
+  // Warm-up round trips (JIT, first acks) are not recorded.
+  const warmup = Math.min(500, n);
+  let i = 0;
+  s.on('data', (d: Buffer) => {
+    for (let k = 0; k < d.length; k++) {
+      const t = performance.now();
+      if (i >= warmup) samples.push((t - t0) * 1000);
+      i++;
+      if (i >= n + warmup) {
+        post({ type: 'latency', samplesUs: samples }, 0);
+        return;
+      }
+      t0 = performance.now();
+      s.write(one);
+    }
+  });
+  s.on('error', (err: Error) => post({ type: 'error', message: err.message }, 1));
+  t0 = performance.now();
+  s.write(one);
+}
+
+main().catch((err: unknown) => post({ type: 'error', message: String(err) }, 1));
