@@ -45,7 +45,14 @@ async function openAll(open: () => Duplex, window = 256): Promise<{ sockets: Dup
         started++;
         const s = open();
         sockets.push(s);
+        let settled = false;
+        // A connection that neither connects nor fails within 10 s counts as failed (libutp's
+        // connection ids clash past a few thousand connections from one socket, and some then hang).
+        const timer = setTimeout(() => settle(false), 10_000);
         const settle = (ok: boolean): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
           if (!ok) failed++;
           done++;
           if (done === n) resolve();
