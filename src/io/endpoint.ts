@@ -38,7 +38,10 @@ export interface EndpointOptions {
   connection?: ConnectionConfig;
   /** Per-peer settings over `connection` (e.g. a larger MTU ceiling for loopback), for both roles. */
   connectionFor?: (address: string, port: number) => ConnectionConfig | undefined;
-  /** Most incoming connections not yet heard from since their SYN (libutp rejects past 3000 sockets). */
+  /**
+   * Most incoming connections not yet heard from since their SYN (libutp rejects past 3000
+   * sockets); SYNs past it are dropped (counted in stats.synsDropped) and retried by the initiator.
+   */
   maxHalfOpen?: number;
   /** Called after output was queued, so the IO driver can schedule `flush()` after the current batch. */
   onNeedFlush?: () => void;
@@ -89,7 +92,10 @@ export interface EndpointStats {
   resetsSent: number;
   /** Late packets of cleanly closed connections answered with an ack. */
   lingerAcks: number;
+  /** SYNs answered with a RST: not listening (or closing). */
   synsRejected: number;
+  /** SYNs dropped without an answer: the half-open backlog (maxHalfOpen) was full. */
+  synsDropped: number;
   connectionsAccepted: number;
   connectionsOpened: number;
 }
@@ -123,6 +129,7 @@ export class Endpoint {
     resetsSent: 0,
     lingerAcks: 0,
     synsRejected: 0,
+    synsDropped: 0,
     connectionsAccepted: 0,
     connectionsOpened: 0,
   };
@@ -220,13 +227,19 @@ export class Endpoint {
       else this.sendReset(id, this.header.reset(buf).seqNr, address, port);
       return;
     }
+    if (this.onConnection === undefined || this.closing) {
+      this.stats.synsRejected++;
+      this.sendReset(id, this.header.reset(buf).seqNr, address, port);
+      return;
+    }
     const maxHalfOpen = this.opts.maxHalfOpen ?? 64;
     if (this.halfOpen.size >= maxHalfOpen) {
       for (const c of this.halfOpen) if (c.connected || c.closed) this.halfOpen.delete(c);
     }
-    if (this.onConnection === undefined || this.closing || this.halfOpen.size >= maxHalfOpen) {
-      this.stats.synsRejected++;
-      this.sendReset(id, this.header.reset(buf).seqNr, address, port);
+    if (this.halfOpen.size >= maxHalfOpen) {
+      // A full backlog drops the SYN, as a full TCP accept queue does: the initiator's SYN retry
+      // gets in once there is room, where a RST would fail it.
+      this.stats.synsDropped++;
       return;
     }
     const conn = this.create('acceptor', address, port, {});
