@@ -196,6 +196,26 @@ describe('arguments are checked at once, with Node codes (item 2)', () => {
   });
 });
 
+describe('maxPacketSize', () => {
+  it('caps every datagram both ways, loopback included (default there: 16384)', async () => {
+    let largest = 0;
+    const trace = (r: { kind: string; length?: number }) => {
+      if (r.kind === 'packet') largest = Math.max(largest, r.length ?? 0);
+    };
+    const srv = createServer({ maxPacketSize: 1000, trace }, (s) => s.pipe(s));
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    cleanup.push(() => new Promise<void>((resolve) => srv.close(() => resolve())));
+    const c = connect(srv.address().port, '127.0.0.1', { maxPacketSize: 1000, trace });
+    const data = Buffer.alloc(200_000, 7);
+    c.end(data);
+    expect((await collect(c)).equals(data)).toBe(true);
+    await closed(c);
+    expect(largest).toBeGreaterThan(500);
+    expect(largest).toBeLessThanOrEqual(1000);
+  });
+});
+
 describe('a closed port is refused at once (item 3)', () => {
   it("connect()'s own UDP socket hears the ICMP port-unreachable: ECONNREFUSED after one SYN", async () => {
     const port = await closedPort();
