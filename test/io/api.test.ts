@@ -92,6 +92,41 @@ function errorOf(s: Socket): Promise<ConnectionError> {
   return once(s, 'error').then(([e]) => e as ConnectionError);
 }
 
+describe('a burst of clients past the half-open backlog (item 1)', () => {
+  it('is not refused: the SYNs past it are dropped and their retries get in', async () => {
+    // 200 clients at once, room for 100: the first SYN retry (after 1 s) gets the rest in.
+    const srv = createServer({ maxHalfOpen: 100 }, (s) => {
+      s.on('data', (d) => s.write(d));
+      s.on('end', () => s.end());
+    });
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const port = srv.address().port;
+    const errors: string[] = [];
+    let echoed = 0;
+    await Promise.all(
+      Array.from({ length: 200 }, () => {
+        const c = connect(port);
+        c.on('error', (e: NodeJS.ErrnoException) => errors.push(String(e.code)));
+        c.on('connect', () => c.write('x'));
+        c.once('data', () => {
+          echoed++;
+          c.end();
+        });
+        c.resume();
+        return closed(c);
+      }),
+    );
+    expect(errors).toEqual([]);
+    expect(echoed).toBe(200);
+    expect(srv.endpoint.stats.synsRejected).toBe(0);
+    // The burst came faster than any handshake completed: the backlog was full and SYNs were dropped.
+    expect(srv.endpoint.stats.synsDropped).toBeGreaterThan(0);
+    expect(srv.endpoint.stats.connectionsAccepted).toBe(200);
+    await new Promise<void>((resolve) => srv.close(() => resolve()));
+  });
+});
+
 describe('arguments are checked at once, with Node codes (item 2)', () => {
   it('connect() with a bad port, no port or a bad host throws as net.connect does', () => {
     expect(thrown(() => connect(70000))).toMatchObject({ name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT' });
