@@ -312,7 +312,9 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     // Options of this connection only: the port's own were fixed when it was created.
     const perConnection = Object.keys(o).length === 0 ? this.config : resolveConfig({ ...o, port: undefined });
     const socket = createSocket(
-      perConnection === this.config ? this.config : { ...this.config, allowHalfOpen: perConnection.allowHalfOpen },
+      perConnection === this.config || o.allowHalfOpen === undefined
+        ? this.config
+        : { ...this.config, allowHalfOpen: perConnection.allowHalfOpen },
     );
     this.adopt(socket, target, perConnection === this.config ? undefined : perConnection.connection);
     return socket;

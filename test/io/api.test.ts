@@ -451,6 +451,38 @@ describe("net's socket and server methods (item 6)", () => {
     expect(e2?.code).toBe('ERR_SERVER_NOT_RUNNING');
   });
 
+  it('a socket is async-disposable too (as a net.Socket: destroyed, with an AbortError if not ended)', async () => {
+    const srv = await server((s) => s.resume().on('error', () => {}));
+    const c = connect(srv.address().port);
+    await once(c, 'connect');
+    const errors: string[] = [];
+    c.on('error', (e: NodeJS.ErrnoException) => errors.push(String(e.code)));
+    await c[Symbol.asyncDispose]();
+    expect(c.destroyed).toBe(true);
+    expect(errors).toEqual(['ABORT_ERR']);
+  });
+
+  it("a shared port's connect() options apply to that connection only", async () => {
+    const srv = await server((s) => s.end('bye'));
+    const shared = utp({ allowHalfOpen: false });
+    cleanup.push(() => new Promise<void>((resolve) => shared.close(() => resolve())));
+    // A per-connection option (timeout) leaves the port's allowHalfOpen: false in force.
+    const a = shared.connect(srv.address().port, '127.0.0.1', { timeout: 10_000 });
+    a.write('x');
+    a.resume();
+    await once(a, 'end');
+    await closed(a);
+    expect(a.writableEnded).toBe(true);
+    // And allowHalfOpen given for one connection is that connection's.
+    const b = shared.connect(srv.address().port, '127.0.0.1', { allowHalfOpen: true });
+    b.write('x');
+    b.resume();
+    await once(b, 'end');
+    expect(b.writable).toBe(true);
+    b.end();
+    await closed(b);
+  });
+
   it("pauseOnConnect: accepted sockets start paused, as net's", async () => {
     const srv = createServer({ pauseOnConnect: true });
     srv.listen(0, '127.0.0.1');
