@@ -7,7 +7,7 @@
  * event-loop turn (one setImmediate), so a burst of input yields one ack, and then the single
  * Node timer is re-armed to the earliest deadline of the endpoint's timer queue.
  */
-import dns from 'node:dns';
+import dns, { type LookupOneOptions } from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { TimerQueue } from '../core/timer-queue.js';
@@ -55,7 +55,7 @@ export interface RemoteInfo {
 /** net's `lookup` option: dns.lookup's signature. */
 export type LookupFunction = (
   hostname: string,
-  options: dns.LookupOneOptions,
+  options: LookupOneOptions,
   callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
 ) => void;
 
@@ -145,7 +145,9 @@ export interface UtpSocket {
 }
 
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: typed event overloads, as @types/node declares dgram.Socket's
-export class UtpSocket extends EventEmitter implements SocketHost {
+// Not `implements SocketHost`: its methods are internal (left out of the published types); the
+// calls that pass `this` as a SocketHost check the fit.
+export class UtpSocket extends EventEmitter {
   /** Open connections on this port, incoming and outgoing. */
   readonly connections: Socket[] = [];
   /** Refuse incoming connections while this many are open (0: no limit), as utp-native. */
@@ -525,7 +527,7 @@ export class UtpSocket extends EventEmitter implements SocketHost {
       const lookup = options.lookup ?? (dns.lookup as unknown as LookupFunction);
       const family = options.family ?? this.lookupFamily();
       // IPv4 first for a name like 'localhost', as utp-native (IPv4 only) would reach it.
-      lookup(host, { family, verbatim: false } as dns.LookupOneOptions, (err, ip, addressFamily) => {
+      lookup(host, { family, verbatim: false } as LookupOneOptions, (err, ip, addressFamily) => {
         socket.emit('lookup', err, ip, addressFamily, host);
         if (err) socket.fail(err);
         else resolved(ip);
