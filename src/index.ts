@@ -20,6 +20,7 @@ export { utp, utp as default } from './io/index.js';
 export {
   type ConnectOptions,
   connect,
+  createConnection,
   createServer,
   type ListenOptions,
   Server,

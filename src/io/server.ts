@@ -13,11 +13,24 @@ import { invalidArgType, LocalError } from './errors.js';
 import type { Socket } from './socket.js';
 import { UtpSocket } from './utp-socket.js';
 
-export { type ConnectOptions, connect, type ListenOptions } from './utp-socket.js';
+export { type ConnectOptions, connect, connect as createConnection, type ListenOptions } from './utp-socket.js';
 
 export type ServerOptions = UtpSocketOptions;
 
 export class Server extends UtpSocket {
+  /** net's `new Server([options], [connectionListener])`, the same as createServer(). */
+  constructor(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void) {
+    if (typeof options === 'function') {
+      connectionListener = options;
+      options = undefined;
+    }
+    if (connectionListener !== undefined && typeof connectionListener !== 'function') {
+      throw invalidArgType('connectionListener', 'of type function', connectionListener);
+    }
+    super(options);
+    if (connectionListener) this.on('connection', connectionListener);
+  }
+
   /** net's: the number of incoming connections open, to the callback (on the next tick). */
   getConnections(cb: (err: Error | null, count: number) => void): this {
     if (typeof cb !== 'function') throw invalidArgType('callback', 'of type function', cb);
@@ -49,11 +62,5 @@ export function createServer(
   opts?: ServerOptions | ((socket: Socket) => void),
   onConnection?: (socket: Socket) => void,
 ): Server {
-  if (typeof opts === 'function') return createServer(undefined, opts);
-  if (onConnection !== undefined && typeof onConnection !== 'function') {
-    throw invalidArgType('connectionListener', 'of type function', onConnection);
-  }
-  const server = new Server(opts);
-  if (onConnection) server.on('connection', onConnection);
-  return server;
+  return new Server(opts, onConnection);
 }

@@ -336,6 +336,21 @@ describe("net's socket and server methods (item 6)", () => {
     await Promise.all([closed(a), closed(b), closed(c)]);
   });
 
+  it("net's other spellings: createConnection, new Server([options], [listener])", async () => {
+    expect(api.createConnection).toBe(connect);
+    const srv = new api.Server((s) => s.end('from new Server'));
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const c = api.createConnection({ port: srv.address().port, host: '127.0.0.1' });
+    c.end();
+    expect(String(await collect(c))).toBe('from new Server');
+    await closed(c);
+    await new Promise<void>((resolve) => srv.close(() => resolve()));
+    expect(thrown(() => new api.Server({}, 5 as unknown as () => void))).toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+  });
+
   it('readyState, connecting, localAddress/localPort/localFamily, timeout, ready', async () => {
     const srv = await server();
     const c = connect(srv.address().port);
