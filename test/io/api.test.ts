@@ -307,6 +307,26 @@ describe('listen(port) with no host takes IPv4 and IPv6 clients (item 5)', () =>
     await Promise.all([closed(v4), closed(v6)]);
   });
 
+  it('falls back to IPv4 alone where the host has no IPv6', async () => {
+    const srv = createServer((s) => s.end('v4'));
+    const bind = srv.udp.bind.bind(srv.udp);
+    // A host without IPv6: binding :: fails as the kernel would say it.
+    srv.udp.bind = (port, address, ipv6Only) =>
+      address === '::'
+        ? Promise.reject(Object.assign(new Error('bind EAFNOSUPPORT ::'), { code: 'EAFNOSUPPORT' }))
+        : bind(port, address, ipv6Only);
+    const errors: Error[] = [];
+    srv.on('error', (e) => errors.push(e));
+    await new Promise<void>((resolve) => srv.listen(0, resolve));
+    cleanup.push(() => new Promise<void>((resolve) => srv.close(() => resolve())));
+    expect(srv.address()).toMatchObject({ address: '0.0.0.0', family: 'IPv4' });
+    const c = connect(srv.address().port, '127.0.0.1');
+    c.end();
+    expect(String(await collect(c))).toBe('v4');
+    await closed(c);
+    expect(errors).toEqual([]);
+  });
+
   it('ipv6Only: true keeps IPv4 clients out', async () => {
     const srv = createServer();
     await new Promise<void>((resolve) => srv.listen({ port: 0, ipv6Only: true }, resolve));
