@@ -30,7 +30,6 @@ import {
   registerOneOffConnect,
   type Socket,
   type SocketConstructorOptions,
-  type SocketHost,
 } from './socket.js';
 import { TimerDriver } from './timer-driver.js';
 import { UdpTransport } from './udp.js';
@@ -144,9 +143,9 @@ export interface UtpSocket {
   emit(event: string | symbol, ...args: unknown[]): boolean;
 }
 
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: typed event overloads, as @types/node declares dgram.Socket's
 // Not `implements SocketHost`: its methods are internal (left out of the published types); the
 // calls that pass `this` as a SocketHost check the fit.
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: typed event overloads, as @types/node declares dgram.Socket's
 export class UtpSocket extends EventEmitter {
   /** Open connections on this port, incoming and outgoing. */
   readonly connections: Socket[] = [];
