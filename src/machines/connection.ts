@@ -74,6 +74,8 @@ export interface ConnectionEnv {
 export interface ConnectionEvents {
   onConnect?: () => void;
   onData?: (payload: Uint8Array) => void;
+  /** The input batch ended (the endpoint's flush): data delivered during it may be handed on now. */
+  onBatchEnd?: () => void;
   onEnd?: () => void;
   onDrain?: () => void;
   /** Our FIN was acknowledged: everything written has reached the peer. */
@@ -238,6 +240,7 @@ export class Connection {
 
   flush(): void {
     this.flushQueued = false;
+    this.events.onBatchEnd?.();
     if (this.closed) return;
     this.core.flush(this.env.now());
     this.rearm();
