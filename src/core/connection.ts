@@ -62,7 +62,9 @@ export type CoreEvent =
    * after the peer's FIN and all our data arrived — a peer that already closed (libtorrent forgets a
    * connection once its own FIN is acked) never acks it.
    */
-  | { readonly type: 'RTO_FIRED'; readonly count: number; readonly finOnly: boolean };
+  | { readonly type: 'RTO_FIRED'; readonly count: number; readonly finOnly: boolean }
+  /** Nothing heard from the peer for the idle timeout (the answer to a `livenessTick`). */
+  | { readonly type: 'PEER_IDLE' };
 
 /** BEP 29 packet type names, as traces show them. */
 export type PacketTypeName = 'DATA' | 'FIN' | 'STATE' | 'RESET' | 'SYN';
@@ -449,6 +451,18 @@ export class ConnectionCore {
   sendKeepalive(now: number): void {
     if (!this.established) return;
     this.sendState(now);
+  }
+
+  /**
+   * The chart's liveness tick: a keepalive if nothing went out for `keepaliveUs`; the fact
+   * PEER_IDLE if nothing came in for `idleTimeoutUs` (0: never).
+   */
+  livenessTick(now: number, keepaliveUs: number, idleTimeoutUs: number): void {
+    if (idleTimeoutUs > 0 && now - this.lastReceivedAt >= idleTimeoutUs) {
+      this.facts.push({ type: 'PEER_IDLE' });
+      return;
+    }
+    if (now - this.lastSentAt >= keepaliveUs) this.sendKeepalive(now);
   }
 
   /**
