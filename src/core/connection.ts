@@ -1103,7 +1103,14 @@ export class ConnectionCore {
     const counted = this.rtoDelay() >= COUNTED_RTO_US;
     if (counted) this.rtoCount++;
     this.s.timeouts++;
-    const finOnly = this.finSeq >= 0 && this.flight.count === 1 && this.eofDelivered && this.outgoing.bytes === 0;
+    // Our FIN itself, not any one packet: a FIN SACKed past a lost data packet leaves that packet
+    // the only one unacked, and a peer that still misses data is not gone.
+    const finOnly =
+      this.finSeq >= 0 &&
+      this.flight.count === 1 &&
+      this.flight.oldestSeq === this.finSeq &&
+      this.eofDelivered &&
+      this.outgoing.bytes === 0;
     if (counted) this.facts.push({ type: 'RTO_FIRED', count: this.rtoCount, finOnly });
     // Past the limit the chart ends the connection: nothing more goes out.
     if (this.rtoCount > this.maxRetransmits) {
