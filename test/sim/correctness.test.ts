@@ -125,7 +125,7 @@ describe('2. holes just before a FIN are SACKed', () => {
       const start = net.now();
       net.run({ until: () => conn.closed && server?.closed === true, maxTimeUs: 60_000_000 });
       const s = conn.core.stats();
-      expect(sink.bytes, `${brief(conn)}\n${brief(s)} ${net.now()}`).toBe(data.length);
+      expect(sink.bytes, brief(conn)).toBe(data.length);
       expect(conn.outcome).toBe('closed');
       expect(s.timeouts, brief(conn)).toBe(0);
       expect(s.fastRetransmits, brief(conn)).toBeGreaterThanOrEqual(1);
@@ -218,7 +218,7 @@ describe('5. a datagram the transport holds by reference is never rewritten', ()
       const conn = a.endpoint.connect(2000, 'b');
       pump(conn, data, 64 * 1024, true);
       net.run({ until: () => conn.closed && server?.closed === true, maxTimeUs: 600_000_000 });
-      expect(sink.bytes, `${brief(conn)}\n${brief(s)} ${net.now()}`).toBe(data.length);
+      expect(sink.bytes, brief(conn)).toBe(data.length);
       expect(sink.digest()).toBe(sha256(data));
       expect(conn.core.stats().retransmits).toBeGreaterThan(0);
       expect(a.rewrittenWhileHeld + b.rewrittenWhileHeld).toBe(0);
