@@ -122,6 +122,17 @@ const LINGER_US = 60_000_000;
 /** Longer than utp-native's 500 ms between libutp timeout checks, where a socket it closes is freed. */
 const RESET_QUIET_US = 2_000_000;
 
+/**
+ * The default source of connection ids and initial seq_nrs: the platform's CSPRNG (Web Crypto, in
+ * Node and browsers alike). Math.random's xorshift state can be recovered from a few outputs, which
+ * would let an off-path attacker who opened one connection predict the ids and seq_nrs of the next.
+ */
+const randomWord = new Uint32Array(1);
+function unpredictable(): number {
+  globalThis.crypto.getRandomValues(randomWord);
+  return (randomWord[0] as number) / 0x1_0000_0000;
+}
+
 export interface EndpointStats {
   datagrams: number;
   /** Datagrams that are not uTP (passed on to `onMessage`). */
@@ -182,7 +193,7 @@ export class Endpoint {
 
   constructor(opts: EndpointOptions) {
     this.opts = opts;
-    this.random = opts.random ?? Math.random;
+    this.random = opts.random ?? unpredictable;
   }
 
   get size(): number {
