@@ -518,7 +518,6 @@ export class ConnectionCore {
     const h = this.rx.reset(buf);
     const type = h.type;
     this.s.packetsReceived++;
-    this.lastReceivedAt = now;
     if (this.hooks.trace) this.traceRecord('in', buf, buf.length, now, false);
 
     if (type === ST_RESET) {
@@ -538,6 +537,9 @@ export class ConnectionCore {
       return;
     }
     if (!this.onAck(h, buf, layout, now)) return;
+    // Only a packet whose ack holds up shows the peer is alive: a forged one (right id, any ack)
+    // must not keep a connection whose peer vanished from its idle timeout.
+    this.lastReceivedAt = now;
     if (type === ST_DATA) this.onData(h.seqNr, buf, layout.payloadOffset, buf.length - layout.payloadOffset);
     else if (type === ST_FIN) this.onFin(h.seqNr);
     if (this.ackPending || this.outgoing.bytes > 0 || this.ack.ackedPackets > 0 || this.ack.newlyLost > 0) {
@@ -559,6 +561,7 @@ export class ConnectionCore {
   private onHandshake(h: PacketHeader, buf: Uint8Array, layout: PacketLayout, now: number): void {
     if (h.type !== ST_STATE || h.ackNr !== this.synSeq) return;
     this.reorder.init(seqAdd(h.seqNr, -1));
+    this.lastReceivedAt = now;
     this.notePeerExtensions(buf, layout);
     this.phase = 'open';
     this.handshook = true;

@@ -128,6 +128,37 @@ describe('forged packets change nothing', () => {
   });
 });
 
+describe('the idle timeout', () => {
+  it('forged packets from the peer’s address with an ack it cannot have sent do not keep a dead connection alive', () => {
+    const net = new SimNetwork({ seed: 8202 });
+    net.setPath('a', 'b', { delayUs: 2_000 });
+    const idleTimeoutMs = 20_000;
+    const b = createSimEndpoint(net, 'b', 2000, { connection: { idleTimeoutMs } });
+    let server: Connection | undefined;
+    b.endpoint.onConnection = (c) => {
+      server = c;
+    };
+    // The real peer: handshakes, then vanishes. The forger sends from its address and port with
+    // its connection id (all visible to anyone who saw one packet), every 3 s, acking seq_nrs the
+    // server never sent.
+    const peer = new RawPeer(net, 'a', 1000, { address: 'b', port: 2000 });
+    peer.handshake(500, 9000);
+    const s = server as Connection;
+    const heard = s.core.lastReceivedAt;
+    const forged = () => {
+      if (s.closed) return;
+      peer.send({ type: ST_STATE, ackNr: seqAdd(s.core.nextSeqNr, 1000) });
+      net.timers.schedule(net.now() + 3_000_000, forged);
+    };
+    forged();
+    net.run({ until: () => s.closed, maxTimeUs: 60_000_000 });
+    expect(s.outcome, brief(s)).toBe('timedOut');
+    expect(s.core.stats().invalidAcks).toBeGreaterThanOrEqual(6);
+    expect(s.core.lastReceivedAt).toBe(heard);
+    expect(net.now() - heard).toBeLessThanOrEqual((idleTimeoutMs * 1000 * 5) / 4 + 1000);
+  });
+});
+
 describe('the receive window is enforced', () => {
   it('a peer that ignores the window gets no more than the window (plus one datagram) buffered', () => {
     const net = new SimNetwork({ seed: 8301 });
