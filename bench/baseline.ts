@@ -21,7 +21,7 @@ const chosen = (flag('kinds') ?? 'tcp,utp-native,utpx').split(',');
 const split = args.includes('--split');
 
 for (const k of chosen) {
-  if (!(k in kinds)) throw new Error(`unknown kind '${k}' (known: ${Object.keys(kinds).join(', ')})`);
+  if (!(k in kinds) && k !== 'dgram') throw new Error(`unknown kind '${k}' (known: ${Object.keys(kinds).join(', ')})`);
 }
 if (!(mib > 0) || !(runs > 0)) throw new Error('usage: baseline.ts [MiB] [--runs=N] [--kinds=a,b] [--split]');
 
@@ -52,9 +52,16 @@ for (let run = 0; run < runs; run++) {
     console.log(
       `  run ${run + 1} ${kind.padEnd(18)} ${mbPerSecond(r).toFixed(1).padStart(8)} MB/s ` +
         `${cpuSecondsPerGB(r).toFixed(2).padStart(7)} CPU-s/GB  ${cpuShare(r).toFixed(0).padStart(3)}% CPU  ` +
-        `rss ${r.maxRssMiB.toFixed(0)} MiB  ${tag}`,
+        `rss ${r.maxRssMiB.toFixed(0)} MiB  ${sides(r)}${tag}`,
     );
   }
+}
+
+/** Split mode: each side's CPU-seconds per GB. */
+function sides(r: TransferResult): string {
+  if (r.senderCpuSeconds === undefined || r.receiverCpuSeconds === undefined) return '';
+  const gb = r.bytes / 1e9;
+  return `(tx ${(r.senderCpuSeconds / gb).toFixed(1)} rx ${(r.receiverCpuSeconds / gb).toFixed(1)})  `;
 }
 
 interface Summary {

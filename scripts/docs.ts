@@ -75,7 +75,7 @@ function whatHappens(w: Walkthrough, p: WalkPacket): string {
       `fast retransmit of the hole (${link('src/core/in-flight.ts', 'InFlightPackets.selectiveAck', 'selectiveAck')})`,
     );
   } else if (p.retransmit === 'tail-probe') {
-    notes.push(`tail-loss probe: 2·SRTT without an ack (${link(CORE, 'ConnectionCore.onTailProbe', 'onTailProbe')})`);
+    notes.push(`tail-loss probe: no ack for 2·SRTT, then for twice that (${link(CORE, 'ConnectionCore.onTailProbe', 'onTailProbe')})`);
   } else if (p.retransmit === 'timeout') {
     notes.push(`retransmission timeout (${link(CORE, 'ConnectionCore.onRto', 'onRto')})`);
   } else if (p.type === 'DATA') {
@@ -249,9 +249,9 @@ function sessionSummary(w: Walkthrough): string {
     `Seed ${WALK.seed}; A = ${WALK.hostA}:${WALK.portA}, B = ${WALK.hostB}:${WALK.portB}; ${WALK.delayUs / 1000} ms each way`,
     `(a ${(2 * WALK.delayUs) / 1000} ms round trip), no random loss. Datagrams of ${WALK.packetSize} bytes (header + payload, no`,
     `path MTU probing above it), so each DATA carries ${WALK.packetSize - 20} bytes; A writes ${WALK.packets} packets' worth`,
-    `(${w.delivered} bytes) and ends. The network loses A's ${ordinal(WALK.lostData)} DATA packet and A's FIN twice.`,
+    `(${w.delivered} bytes) and ends. The network loses A's ${ordinal(WALK.lostData)} DATA packet and the first ${WALK.lostFins} transmissions of A's FIN.`,
     `At the end A counts ${a.packetsSent} datagrams sent, ${a.retransmits} retransmissions after a detected loss`,
-    `(${a.fastRetransmits} fast), ${a.tailProbes} tail-loss probe and ${a.timeouts} timeout; B delivered all ${w.delivered} bytes.`,
+    `(${a.fastRetransmits} fast), ${a.tailProbes} tail-loss probe${a.tailProbes === 1 ? '' : 's'} and ${a.timeouts} timeout${a.timeouts === 1 ? '' : 's'}; B delivered all ${w.delivered} bytes.`,
   ].join('\n');
 }
 

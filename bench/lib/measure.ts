@@ -13,6 +13,9 @@ export interface TransferResult {
   cpuSystemSeconds: number;
   /** Peak RSS; the sum of both children's peaks in split mode. */
   maxRssMiB: number;
+  /** Split mode: CPU-seconds (user + system) of the receiving and of the sending child. */
+  receiverCpuSeconds?: number;
+  senderCpuSeconds?: number;
   /** Exactly the bytes sent arrived, in order (compared byte for byte as they came in). */
   ok: boolean;
   error?: string | undefined;
@@ -32,6 +35,8 @@ export interface MeasureOptions {
 }
 
 const CHILD = fileURLToPath(new URL('./transfer-child.ts', import.meta.url));
+/** The kind 'dgram' is no transport: raw datagrams with a credit per turn (./dgram-child.ts), the ceiling. */
+const DGRAM_CHILD = fileURLToPath(new URL('./dgram-child.ts', import.meta.url));
 
 /**
  * Transfers `bytes` over 127.0.0.1 with transport `kind` (a key of `kinds` in ./kinds.ts) in fresh
@@ -57,6 +62,8 @@ export async function measure(kind: string, bytes: number, opts: MeasureOptions 
       cpuUserSeconds: result.cpuUserSeconds + cpu.cpuUserSeconds,
       cpuSystemSeconds: result.cpuSystemSeconds + cpu.cpuSystemSeconds,
       maxRssMiB: result.maxRssMiB + cpu.maxRssMiB,
+      receiverCpuSeconds: result.cpuUserSeconds + result.cpuSystemSeconds,
+      senderCpuSeconds: cpu.cpuUserSeconds + cpu.cpuSystemSeconds,
     };
   } finally {
     for (const c of [rx, tx]) if (c !== undefined && c.exitCode === null) c.kill();
@@ -68,7 +75,10 @@ function never(): Promise<never> {
 }
 
 function spawn(kind: string, bytes: number, extra: string[], timeoutMs: number): ChildProcess {
-  const child = fork(CHILD, [kind, String(bytes), ...extra], {
+  const [role = 'both', port = '0'] = extra;
+  const [file, args] =
+    kind === 'dgram' ? [DGRAM_CHILD, [role, port, String(bytes)]] : [CHILD, [kind, String(bytes), ...extra]];
+  const child = fork(file, args, {
     // Explicit rather than inherited, so measure() also works when the caller was not started by tsx.
     execArgv: ['--import', import.meta.resolve('tsx')],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

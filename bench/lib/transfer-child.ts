@@ -133,6 +133,10 @@ async function receiver(kind: StreamKind, payload: Buffer, startOnAccept: boolea
 
 async function sender(kind: StreamKind, payload: Buffer, to: number, onError: (m: string) => void): Promise<void> {
   const out = await kind.connect(to);
+  if (process.env.UTPX_BENCH_STATS) {
+    const stats = (out as { stats?: () => unknown }).stats;
+    process.on('message', () => console.error('sender', JSON.stringify(stats?.call(out))));
+  }
   out.on('error', (err: Error) => onError(`sender: ${err.message}`));
   let sent = 0;
   const pump = (): void => {
@@ -167,6 +171,8 @@ async function main(): Promise<void> {
   } else if (role === 'send') {
     if (!(port > 0)) throw new Error(`bad port '${process.argv[5]}'`);
     const cpu0 = process.cpuUsage();
+    // Exit cleanly on SIGINT, so `node --cpu-prof` writes its profile (bench/profile.ts).
+    process.on('SIGINT', () => process.exit(0));
     // The parent asks once the receiver has everything; the sender's CPU up to then is its share.
     process.on('message', () => {
       const cpu = process.cpuUsage(cpu0);

@@ -28,8 +28,8 @@ export const WALK = {
   packets: 10,
   /** Which of A's DATA packets (1-based, first transmissions with payload) the network loses. */
   lostData: 3,
-  /** How many of A's FIN transmissions are lost (the FIN and its tail-loss probe). */
-  lostFins: 2,
+  /** How many of A's FIN transmissions are lost (the FIN and both tail-loss probes). */
+  lostFins: 3,
 } as const;
 
 export type Side = 'A' | 'B';
@@ -202,7 +202,7 @@ export function runWalkthrough(): Walkthrough {
     statsB: (conns.B as Connection).stats(),
     delivered,
   };
-  checkWalkthrough(w);
+  if (!process.env.WALK_NOCHECK) checkWalkthrough(w);
   return w;
 }
 

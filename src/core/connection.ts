@@ -62,7 +62,9 @@ export type CoreEvent =
    * after the peer's FIN and all our data arrived — a peer that already closed (libtorrent forgets a
    * connection once its own FIN is acked) never acks it.
    */
-  | { readonly type: 'RTO_FIRED'; readonly count: number; readonly finOnly: boolean };
+  | { readonly type: 'RTO_FIRED'; readonly count: number; readonly finOnly: boolean }
+  /** Nothing heard from the peer for the idle timeout (the answer to a `livenessTick`). */
+  | { readonly type: 'PEER_IDLE' };
 
 /** BEP 29 packet type names, as traces show them. */
 export type PacketTypeName = 'DATA' | 'FIN' | 'STATE' | 'RESET' | 'SYN';
@@ -189,6 +191,23 @@ const ZERO_WINDOW_PROBE_MIN_US = 500_000;
 /** Floor of the tail-loss probe delay (RFC 8985's TLP uses 2·SRTT; a floor keeps loopback from probing needlessly). */
 const TAIL_PROBE_MIN_US = 10_000;
 /**
+ * Tail-loss probes per silence before the retransmission timeout has to act, each after twice the
+ * previous wait (QUIC's PTO backs off the same way). At 15 % random loss one probe is lost one time
+ * in seven; two in a row one time in fifty.
+ */
+const MAX_TAIL_PROBES = 2;
+/**
+ * RACK's reordering window (RFC 8985 §6.2: min_RTT / 4), at least this: a packet sent this much
+ * before one that was acked, and still missing, is lost. The floor keeps packets sent in the same
+ * burst (µs apart) to the duplicate-ack and SACK rules, which count packets instead of time.
+ */
+const RACK_REORDER_MIN_US = 1_000;
+/**
+ * Retransmission timeouts count towards `maxRetransmits` from this RTO on (libutp's minimum RTO):
+ * the connection dies after as long a silence as with libutp, however short its path's RTO.
+ */
+const COUNTED_RTO_US = 1_000_000;
+/**
  * SYN-ACK resends while an acceptor holds data for an initiator it has not heard from (the
  * initiator's ack of the SYN-ACK was lost). Bounded, since the SYN may be spoofed.
  */
@@ -199,7 +218,9 @@ const RTO = 0;
 const TAIL_PROBE = 1;
 const ZERO_WINDOW = 2;
 const SYN_ACK = 3;
-const TIMERS = 4;
+/** RACK's reordering timer: packets sent before an acked one, still missing a reordering window later. */
+const RACK = 4;
+const TIMERS = 5;
 
 const EMPTY = new Uint8Array(0);
 
@@ -279,8 +300,12 @@ export class ConnectionCore {
   private blackHoleAskedAt = 0;
   /** No MTU probe until an ack covers this seq_nr (after packets were taken back and resent smaller); −1: none. */
   private probeAfter = -1;
-  /** A tail-loss probe may fire (once per silence). */
+  /** A tail-loss probe may fire (MAX_TAIL_PROBES per silence). */
   private tlpArmed = true;
+  /** Tail-loss probes sent since the last ack. */
+  private tlpCount = 0;
+  /** RACK: the latest send time of a packet known delivered; missing packets sent before it wait a reordering window. */
+  private rackSentAt = 0;
   /** The packet a tail probe resent, and when: once it is acked, what was sent before it and is missing is lost. */
   private tlpSeq = -1;
   private tlpSentAt = 0;
@@ -429,6 +454,18 @@ export class ConnectionCore {
   }
 
   /**
+   * The chart's liveness tick: a keepalive if nothing went out for `keepaliveUs`; the fact
+   * PEER_IDLE if nothing came in for `idleTimeoutUs` (0: never).
+   */
+  livenessTick(now: number, keepaliveUs: number, idleTimeoutUs: number): void {
+    if (idleTimeoutUs > 0 && now - this.lastReceivedAt >= idleTimeoutUs) {
+      this.facts.push({ type: 'PEER_IDLE' });
+      return;
+    }
+    if (now - this.lastSentAt >= keepaliveUs) this.sendKeepalive(now);
+  }
+
+  /**
    * Stop everything: the chart reached a final state. An ack still owed goes out first — the
    * peer's FIN is often the packet that completed the close, and it must hear that it arrived —
    * unless the connection ended abnormally (after a RST there is nobody to ack).
@@ -527,8 +564,11 @@ export class ConnectionCore {
     this.handshook = true;
     this.peerWindow = h.windowSize;
     if (h.timestamp !== 0) this.replyMicro = tsDiff(ts32(now), h.timestamp);
-    // The handshake is the first RTT sample, when the SYN went out once (Karn).
-    if (this.synSends === 1) this.rtt.onSample(now - this.synSentAt);
+    // The handshake is the first RTT sample. Karn's rule would drop it when the SYN went out more
+    // than once; the time since the last SYN is taken instead (it can only be too small, which the
+    // RTO floor bounds and the first data acks correct), since without any sample the first data
+    // would wait for the 3 s initial RTO (RFC 6298 §5.7) with no tail-loss probe before it.
+    this.rtt.onSample(now - this.synSentAt);
     // Ack the SYN-ACK at once, so the acceptor learns the handshake completed even before we have
     // data (a libutp acceptor ignores it; a utpx one may then send what it holds).
     this.ackPending = true;
@@ -565,15 +605,27 @@ export class ConnectionCore {
     if (ack.ackedPackets > 0) this.onAcked(now, flightBefore);
     else if (this.peerWindow === 0 && this.flight.packetsInFlight > 0) this.onPeerFull(now);
     if (this.blackHoleAskedAt !== 0) {
-      // The receiver's answer (see askBlackHole): it acks none of what is in flight.
+      // The receiver's answer (see askBlackHole): a STATE that acks none of what is in flight and
+      // carries no SACK at all. Every peer adds a SACK to its acks while it holds packets out of
+      // order (libutp only covers 30 of them in it, but sends it whenever it holds any), so none of
+      // ours waits there either. A DATA carries no SACK: it proves nothing.
       if (ack.ackedPackets > 0) this.blackHoleAskedAt = 0;
-      else if (now > this.blackHoleAskedAt) this.repacketize(now);
+      else if (type === ST_STATE && now > this.blackHoleAskedAt) {
+        // A SACK: the receiver holds some of ours out of order — random loss, not a black hole (or
+        // nothing can be taken back safely): back to retransmitting as usual.
+        if (sack === undefined) this.repacketize(now);
+        else {
+          this.blackHoleAskedAt = 0;
+          this.hooks.needFlush();
+        }
+      }
     }
     if (this.tlpSeq >= 0 && ack.ackedPackets > 0 && this.flight.get(this.tlpSeq) === undefined) {
       // The probe got through: anything sent before it and still missing was lost, not delayed.
       this.tlpSeq = -1;
       ack.newlyLost += this.flight.markLostSentBefore(this.tlpSentAt);
     }
+    if (ack.minRttUs >= 0) ack.newlyLost += this.rackDetect(now, now - ack.minRttUs);
     if (ack.newlyLost > 0) {
       this.s.fastRetransmits += ack.newlyLost;
       // A lost MTU probe alone says the packet was too big, not that the path is congested.
@@ -625,9 +677,41 @@ export class ConnectionCore {
     this.ledbat.onAck(now, ack.ackedBytes, flightBefore, ack.minRttUs >= 0 ? ack.minRttUs : Number.POSITIVE_INFINITY);
     this.rtoCount = 0;
     const inFlight = this.flight.packetsInFlight > 0;
-    this.deadlines[RTO] = inFlight ? now + this.rtt.rtoUs : 0;
+    this.deadlines[RTO] = inFlight ? now + this.rtoDelay() : 0;
     this.tlpArmed = true;
+    this.tlpCount = 0;
     this.deadlines[TAIL_PROBE] = inFlight ? now + this.tailProbeDelay() : 0;
+  }
+
+  /**
+   * RACK (RFC 8985) for retransmissions: a packet newly acked was last sent at `ackedSentAt`; a
+   * retransmission sent more than a reordering window before it and still unacked is lost again —
+   * which the SACK rule finds only once three packets sent after it were acked, and not at all at
+   * the tail. First transmissions stay with libutp's rules (three duplicate acks, three SACKed
+   * after a hole), which count packets and so tolerate reordering deeper than the window (there is
+   * no DSACK in uTP to learn it from). Cheap on every ack: the span is scanned only when the oldest
+   * packet in flight is older than the acked one (a loss, not the in-order case).
+   */
+  private rackDetect(now: number, ackedSentAt: number): number {
+    const minRtt = this.rtt.minRttUs;
+    const reorderWindow = Math.max(RACK_REORDER_MIN_US, Number.isFinite(minRtt) ? minRtt / 4 : 0);
+    const oldest = this.flight.oldestInFlightSentAt();
+    if (oldest < 0 || oldest >= ackedSentAt) return 0;
+    if (oldest < ackedSentAt - reorderWindow) return this.flight.markLostSentBefore(ackedSentAt - reorderWindow, true);
+    // Sent just before the acked one: reordered, or lost. If it is still missing a reordering
+    // window from now, it was lost (RFC 8985 §6.3's reordering timer).
+    if (this.rackSentAt < ackedSentAt) this.rackSentAt = ackedSentAt;
+    if (this.deadlines[RACK] === 0) this.deadlines[RACK] = now + reorderWindow;
+    return 0;
+  }
+
+  private onRackTimer(now: number): void {
+    this.deadlines[RACK] = 0;
+    const lost = this.flight.markLostSentBefore(this.rackSentAt, true);
+    if (lost === 0) return;
+    this.s.fastRetransmits += lost;
+    if (!(lost === 1 && this.probeLost())) this.ledbat.onLoss(now, this.rtt.srttUs);
+    this.flushData(now);
   }
 
   /**
@@ -837,8 +921,8 @@ export class ConnectionCore {
     }
     this.flight.onSent(p, now);
     this.ackPending = false;
-    if (this.deadlines[RTO] === 0) this.deadlines[RTO] = now + this.rtt.rtoUs;
-    if (this.tlpArmed) this.deadlines[TAIL_PROBE] = now + this.tailProbeDelay();
+    if (this.deadlines[RTO] === 0) this.deadlines[RTO] = now + this.rtoDelay();
+    if (this.tlpArmed && this.tlpCount === 0) this.deadlines[TAIL_PROBE] = now + this.tailProbeDelay();
   }
 
   private probeLost(): boolean {
@@ -992,6 +1076,7 @@ export class ConnectionCore {
     if (d[RTO] !== 0 && now >= (d[RTO] as number)) this.onRto(now);
     if (d[TAIL_PROBE] !== 0 && now >= (d[TAIL_PROBE] as number)) this.onTailProbe(now);
     if (d[ZERO_WINDOW] !== 0 && now >= (d[ZERO_WINDOW] as number)) this.onZeroWindowProbe(now);
+    if (d[RACK] !== 0 && now >= (d[RACK] as number)) this.onRackTimer(now);
   }
 
   private onSynAckTimer(now: number): void {
@@ -1012,10 +1097,14 @@ export class ConnectionCore {
       this.deadlines[RTO] = 0;
       return;
     }
-    this.rtoCount++;
+    // Timeouts shorter than libutp's 1 s floor do not count towards the limit (nor reach the chart,
+    // whose only use of them is that limit): a path-scaled RTO repairs tail losses fast, but a peer
+    // silent for a few seconds is not given up on sooner than libutp would.
+    const counted = this.rtoDelay() >= COUNTED_RTO_US;
+    if (counted) this.rtoCount++;
     this.s.timeouts++;
     const finOnly = this.finSeq >= 0 && this.flight.count === 1 && this.eofDelivered && this.outgoing.bytes === 0;
-    this.facts.push({ type: 'RTO_FIRED', count: this.rtoCount, finOnly });
+    if (counted) this.facts.push({ type: 'RTO_FIRED', count: this.rtoCount, finOnly });
     // Past the limit the chart ends the connection: nothing more goes out.
     if (this.rtoCount > this.maxRetransmits) {
       this.deadlines[RTO] = 0;
@@ -1032,41 +1121,46 @@ export class ConnectionCore {
       this.ledbat.onTimeout(now);
     }
     this.flight.markAllLost();
-    this.deadlines[RTO] = now + this.rtt.rtoUs;
+    this.deadlines[RTO] = now + this.rtoDelay();
     // Asking whether a black hole swallowed our packets: nothing else goes out until the answer.
     // (An unanswered question is asked again: the question or its answer may have been lost.)
-    const askedBefore = this.blackHoleAskedAt !== 0;
     this.blackHoleAskedAt = 0;
-    if (this.rtoCount >= 2 && !probeFirst && this.askBlackHole(now, askedBefore)) return;
+    if (this.rtoCount >= 2 && !probeFirst && this.askBlackHole(now)) return;
     this.flushData(now);
   }
 
   /**
    * The second timeout in a row on a packet at least as big as what we send now: the path may have
-   * stopped carrying packets this big (an MTU black hole, RFC 8899 §4.3). New packets drop to the
-   * base size at once. The ones already numbered can only go smaller by being packetized again
-   * under the same seq_nrs — safe only if the receiver has none of them. So we ask: a small packet
+   * stopped carrying packets this big (an MTU black hole, RFC 8899 §4.3). The packets already
+   * numbered can only go smaller by being packetized again under the same seq_nrs — safe only if
+   * the receiver has none of them. So we ask: a small packet
    * the receiver must ack (an empty DATA at a seq it already has), and send nothing else until an
-   * answer. Our last transmission of any of them went out a whole retransmission timeout before
-   * the question (nothing is sent between two timeouts without acks), so any ack the receiver sends
-   * after we asked reflects everything that transmission could have delivered, unless a round trip
-   * took longer than the RTO (the assumption every RTO makes). An ack arriving after the question
+   * answer. Our last transmission of any of them went out at least a second before the question
+   * (it is only asked then), so any ack the receiver sends after we asked reflects everything that
+   * transmission could have delivered, unless a round trip took longer than that second. An ack arriving after the question
    * that acks none of them says they did not arrive; `onAck` then takes them back. Returns whether
    * it asked.
    */
-  private askBlackHole(now: number, again: boolean): boolean {
+  private askBlackHole(now: number): boolean {
     const oldest = this.flight.get(this.flight.oldestSeq);
-    if (oldest === undefined || oldest.length <= MTU_FLOOR_DEFAULT) return false;
-    if (!again && oldest.length >= this.mtu.current) this.mtu.onBlackHole(now);
-    if (oldest.length <= this.mtu.current) return false;
+    if (oldest === undefined || oldest.length <= MTU_FLOOR_DEFAULT || oldest.length < this.mtu.current) return false;
+    // The argument below needs a quiet second before the question: tail-loss probes and short
+    // timeouts may have resent packets since the last counted timeout.
+    if (now - this.flight.newestSentAt() < COUNTED_RTO_US) return false;
     this.blackHoleAskedAt = now;
     this.writeControl(ST_DATA, now, seqAdd(this.flight.oldestSeq, -1));
     return true;
   }
 
-  /** The receiver has none of what is in flight (see checkBlackHole): packetize it again, smaller. */
+  /**
+   * The receiver has none of what is in flight (see askBlackHole): the path stopped carrying
+   * packets of the size we send (a black hole, confirmed: a small packet and its answer got
+   * through, the big ones did not). Fall back to a smaller size and packetize them again.
+   */
   private repacketize(now: number): void {
     this.blackHoleAskedAt = 0;
+    const oldest = this.flight.get(this.flight.oldestSeq);
+    if (oldest !== undefined && oldest.length >= this.mtu.current) this.mtu.onBlackHole(now);
     const parts = this.flight.rewind();
     if (parts === undefined) return;
     if (this.finSeq >= 0) this.finSeq = -1; // the FIN goes again after the data, at its new seq_nr
@@ -1079,6 +1173,7 @@ export class ConnectionCore {
     // timeout), and a lost tail is found by the tail-loss probe, not the RTO.
     this.probeAfter = this.flight.nextSeq;
     this.tlpArmed = true;
+    this.tlpCount = 0;
     this.flushData(now);
   }
 
@@ -1088,6 +1183,20 @@ export class ConnectionCore {
    * would find it; resending the newest packet once gets the receiver to ack with a SACK at once,
    * which shows the holes to fast retransmit (the tail-loss probe of TCP RACK-TLP and QUIC's PTO).
    */
+  /**
+   * The retransmission timeout: the estimator's RTO (SRTT + 4·RTTVAR, at least 50 ms, backed off),
+   * but never before the tail-loss probes had their chance — the first at 2·SRTT, the second two
+   * such waits later, each answered within an RTT — so the RTO acts only when both got nothing
+   * back. That makes the floor scale with the path: max(50 ms, 8·SRTT) before any back-off.
+   */
+  private rtoDelay(): number {
+    const rtt = this.rtt;
+    // No sample yet: no tail-loss probe comes first either (its wait would be the RTO's half).
+    if (!rtt.hasSample) return rtt.rtoUs;
+    const base = Math.max(rtt.baseRtoUs, 4 * this.tailProbeDelay());
+    return Math.min(rtt.maxRtoUs, Math.max(rtt.rtoUs, base * 2 ** rtt.backoffCount));
+  }
+
   private tailProbeDelay(): number {
     const srtt = this.rtt.hasSample ? this.rtt.srttUs : this.rtt.rtoUs / 2;
     return Math.max(2 * srtt, TAIL_PROBE_MIN_US);
@@ -1095,7 +1204,9 @@ export class ConnectionCore {
 
   private onTailProbe(now: number): void {
     this.deadlines[TAIL_PROBE] = 0;
-    this.tlpArmed = false; // one probe per silence; the RTO takes over after it
+    // MAX_TAIL_PROBES per silence, each waiting twice as long; the RTO takes over after them.
+    this.tlpCount++;
+    this.tlpArmed = this.tlpCount < MAX_TAIL_PROBES;
     const p = this.flight.newestSent();
     if (p === undefined || p.needResend) return;
     const rto = this.deadlines[RTO] as number;
@@ -1106,7 +1217,7 @@ export class ConnectionCore {
     this.tlpSeq = p.seqNr;
     this.tlpSentAt = now;
     this.sendPacket(p, now, true);
-    this.deadlines[TAIL_PROBE] = 0;
+    this.deadlines[TAIL_PROBE] = this.tlpArmed ? now + this.tailProbeDelay() * 2 ** this.tlpCount : 0;
   }
 
   private armZeroWindowProbe(now: number): void {
@@ -1146,7 +1257,7 @@ export class ConnectionCore {
       recvWindow: this.recvWindow(),
       srttUs: r.srttUs,
       rttvarUs: r.rttvarUs,
-      rtoUs: r.rtoUs,
+      rtoUs: this.rtoDelay(),
       baseDelayUs: l.baseDelayUs,
       queuingDelayUs: l.queuingDelayUs,
       bytesInFlight: this.flight.bytesInFlight,

@@ -1,6 +1,6 @@
 /**
  * Packets in flight: every packet we have allocated a seq_nr for and the peer has not acknowledged,
- * in a ring indexed by seqNr & (capacity − 1). It doubles as the retransmit queue.
+ * in a ring indexed by seqNr & (slots − 1) that grows with the window. It doubles as the retransmit queue.
  *
  * The held packets span oldestSeq … nextSeq − 1. The oldest one is always still held (the span
  * shrinks from the front as soon as it is acked); packets inside the span may already be freed by a
@@ -24,6 +24,8 @@ export const DUPLICATE_ACKS_BEFORE_RESEND = 3;
 export const ACK_NR_ALLOWED_BEHIND = DUPLICATE_ACKS_BEFORE_RESEND;
 /** libutp OUTGOING_BUFFER_MAX_SIZE — a sensible capacity for a connection's send buffer. */
 export const OUTGOING_BUFFER_MAX_SIZE = 1024;
+/** Slots a new send buffer starts with (it doubles on demand up to its capacity). */
+const INITIAL_SLOTS = 16;
 
 export interface OutPacket {
   seqNr: number;
@@ -82,17 +84,18 @@ export interface InFlightOptions {
 
 export class InFlightPackets {
   private readonly capacity: number;
-  private readonly mask: number;
+  /** Slots allocated now − 1: the ring starts at INITIAL_SLOTS and doubles on demand up to `capacity`. */
+  private mask: number;
   private packetBytes: number;
-  private readonly slots: (OutPacket | undefined)[];
+  private slots: (OutPacket | undefined)[];
   /** 1 while the slot holds an unacked packet. */
-  private readonly live: Uint8Array;
+  private live: Uint8Array;
   /** 1 while the slot is counted in bytesInFlight / packetsInFlight. */
-  private readonly inFlight: Uint8Array;
+  private inFlight: Uint8Array;
   /** Payload bytes the slot added to bytesInFlight: the caller may grow payloadLength of a queued packet. */
-  private readonly flightBytes: Float64Array;
+  private flightBytes: Float64Array;
   /** Order of the slot's latest transmission (1, 2, …); survives a selective ACK, for the loss rule. */
-  private readonly sendOrder: Float64Array;
+  private sendOrder: Float64Array;
   private sendCounter = 0;
   /** Most packets ever in flight at once: how far behind a legitimate (reordered) ack can be. */
   private maxPacketsInFlight = 0;
@@ -122,13 +125,15 @@ export class InFlightPackets {
       throw new RangeError(`send buffer capacity must be a power of two ≤ 32768, got ${capacity}`);
     }
     this.capacity = capacity;
-    this.mask = capacity - 1;
+    // An idle connection keeps a few hundred bytes; a busy one grows to what its window needs.
+    const slots = Math.min(capacity, INITIAL_SLOTS);
+    this.mask = slots - 1;
     this.packetBytes = packetBytes;
-    this.slots = new Array<OutPacket | undefined>(capacity).fill(undefined);
-    this.live = new Uint8Array(capacity);
-    this.inFlight = new Uint8Array(capacity);
-    this.flightBytes = new Float64Array(capacity);
-    this.sendOrder = new Float64Array(capacity);
+    this.slots = new Array<OutPacket | undefined>(slots).fill(undefined);
+    this.live = new Uint8Array(slots);
+    this.inFlight = new Uint8Array(slots);
+    this.flightBytes = new Float64Array(slots);
+    this.sendOrder = new Float64Array(slots);
     const seq = initialSeq & 0xffff;
     this._nextSeq = seq;
     this._oldestSeq = seq;
@@ -185,6 +190,7 @@ export class InFlightPackets {
 
   allocate(payloadLength: number): OutPacket {
     if (this.full) throw new Error('send buffer full: check `full` before allocate()');
+    if (this.span() > this.mask) this.grow();
     const seq = this._nextSeq;
     const i = seq & this.mask;
     let p = this.slots[i];
@@ -378,12 +384,13 @@ export class InFlightPackets {
    * is marked lost. The caller uses it when a packet sent at `sentAt` is known delivered while
    * older ones are not — after a tail-loss probe. Returns how many were newly marked.
    */
-  markLostSentBefore(sentAt: number): number {
+  markLostSentBefore(sentAt: number, retransmissionsOnly = false): number {
     let n = 0;
+    const minTransmissions = retransmissionsOnly ? 2 : 1;
     for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
       const i = s & this.mask;
       const p = this.slots[i]!;
-      if (this.live[i] === 1 && p.sentAt < sentAt && this.markLost(i, p)) n++;
+      if (this.live[i] === 1 && p.sentAt < sentAt && p.transmissions >= minTransmissions && this.markLost(i, p)) n++;
     }
     return n;
   }
@@ -409,6 +416,16 @@ export class InFlightPackets {
     return s === this._nextSeq ? undefined : this.slots[s & this.mask];
   }
 
+  /** sentAt of the oldest packet still counted in flight (sent, unacked, not marked lost), or −1. */
+  oldestInFlightSentAt(): number {
+    if (this._packetsInFlight === 0) return -1;
+    for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
+      const i = s & this.mask;
+      if (this.inFlight[i] === 1) return this.slots[i]!.sentAt;
+    }
+    return -1;
+  }
+
   oldestSentAt(): number {
     for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
       const i = s & this.mask;
@@ -431,6 +448,17 @@ export class InFlightPackets {
       if (this.live[i] === 1 && this.slots[i]!.transmissions > 0) return this.slots[i];
     }
     return undefined;
+  }
+
+  /** The latest transmission time among held packets, or −1. O(span): for rare paths only. */
+  newestSentAt(): number {
+    let t = -1;
+    for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
+      const i = s & this.mask;
+      const p = this.slots[i]!;
+      if (this.live[i] === 1 && p.transmissions > 0 && p.sentAt > t) t = p.sentAt;
+    }
+    return t;
   }
 
   /** O(count): meant for the retransmission timeout, not for every packet. */
@@ -485,6 +513,32 @@ export class InFlightPackets {
     this._packetsInFlight = 0;
     this.resendCount = 0;
     this.dupAcks = 0;
+  }
+
+  /** Doubles the ring, moving the span oldestSeq … nextSeq − 1 to its slots in the larger one. */
+  private grow(): void {
+    const size = (this.mask + 1) * 2;
+    const mask = size - 1;
+    const slots = new Array<OutPacket | undefined>(size).fill(undefined);
+    const live = new Uint8Array(size);
+    const inFlight = new Uint8Array(size);
+    const flightBytes = new Float64Array(size);
+    const sendOrder = new Float64Array(size);
+    for (let s = this._oldestSeq; s !== this._nextSeq; s = (s + 1) & 0xffff) {
+      const i = s & this.mask;
+      const j = s & mask;
+      slots[j] = this.slots[i];
+      live[j] = this.live[i] as number;
+      inFlight[j] = this.inFlight[i] as number;
+      flightBytes[j] = this.flightBytes[i] as number;
+      sendOrder[j] = this.sendOrder[i] as number;
+    }
+    this.slots = slots;
+    this.live = live;
+    this.inFlight = inFlight;
+    this.flightBytes = flightBytes;
+    this.sendOrder = sendOrder;
+    this.mask = mask;
   }
 
   private span(): number {

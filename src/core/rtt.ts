@@ -11,8 +11,18 @@
 
 /** libutp `conn->rto = 3000` (ms): the RTO before any sample (RFC 6298 §2.1 says 1 s; libutp keeps RFC 2988's 3 s). */
 export const DEFAULT_INITIAL_RTO_US = 3_000_000;
-/** libutp `rto = max(rtt + rtt_var * 4, 1000)` (ms); also RFC 6298 §2.4's one-second floor. */
-export const DEFAULT_MIN_RTO_US = 1_000_000;
+/**
+ * The RTO's floor. libutp uses `max(rtt + rtt_var * 4, 1000)` ms (RFC 6298 §2.4's one second),
+ * Linux TCP 200 ms (sized for delayed acks), QUIC none beyond the peer's max_ack_delay (25 ms by
+ * default). uTP receivers do not delay acks: libutp acks at the end of each read batch, utpx at
+ * the end of each event-loop turn. So the floor only has to cover a peer's turn that runs late — a
+ * Node GC pause, a busy loop, a descheduled process on a loaded host — not an ack timer: 50 ms, twice
+ * QUIC's default max_ack_delay. On a path with real jitter the estimate (SRTT + 4·RTTVAR) is above
+ * it anyway. A spurious timeout on a short path costs a slow start that takes a few RTTs of that
+ * path; and the connection core counts only timeouts of 1 s and more towards giving up, so a
+ * silent peer is kept as long as with libutp.
+ */
+export const DEFAULT_MIN_RTO_US = 50_000;
 /** libtorrent `packet_timeout()` caps at 60 s; libutp doubles without a cap (RFC 6298 §2.5 allows a cap ≥ 60 s). */
 export const DEFAULT_MAX_RTO_US = 60_000_000;
 /** RFC 6298 G: the timer's granularity. The IO driver arms Node timers in whole ms (libutp's clock is ms too). */
@@ -74,6 +84,15 @@ export class RttEstimator {
   /** Current RTO including back-off, within [minRtoUs, maxRtoUs]. */
   get rtoUs(): number {
     return this.currentRto;
+  }
+
+  /** RTO from the estimate alone (clamped), before back-off. */
+  get baseRtoUs(): number {
+    return this.baseRto;
+  }
+
+  get maxRtoUs(): number {
+    return this.maxRto;
   }
 
   /** Timeouts since the last sample (or `resetBackoff`). */

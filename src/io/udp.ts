@@ -44,6 +44,11 @@ const MIN_BUFFER_SIZE = 64 * 1024;
 
 const noop = (): void => {};
 
+/** Ethernet 1500 minus IPv4 and UDP headers: larger datagrams may fail with EMSGSIZE. */
+const PLAIN_DATAGRAM_MAX = 1472;
+/** Of datagrams up to PLAIN_DATAGRAM_MAX, every this many sends has its asynchronous outcome checked. */
+const CHECKED_EVERY = 64;
+
 /**
  * A thin wrapper over one node:dgram socket: the only place the library touches UDP.
  *
@@ -188,8 +193,13 @@ export class UdpTransport extends EventEmitter {
       return false;
     }
     try {
-      if (this.connected) socket.send(buf, offset, length, this.afterSend);
-      else socket.send(buf, offset, length, port, address, this.afterSend);
+      // dgram defers a callback with process.nextTick on every send that succeeds at once. Only
+      // datagrams that may be too large for the path (EMSGSIZE), and one in CHECKED_EVERY, take
+      // one: an error that persists (no route, a firewall) is still reported, at a fraction of the cost.
+      const check = length > PLAIN_DATAGRAM_MAX || (this.stats.sent & (CHECKED_EVERY - 1)) === 0;
+      const cb = check ? this.afterSend : undefined;
+      if (this.connected) socket.send(buf, offset, length, cb);
+      else socket.send(buf, offset, length, port, address, cb);
       this.stats.sent++;
     } catch (err) {
       this.sendFailed(err);
@@ -382,12 +392,24 @@ function codedError(code: string, message: string): Error & { code: string } {
  * the next tick, which defers each datagram and allocates a closure for it. Literals are answered
  * synchronously here; names still go to dns.lookup.
  */
+let lastHost = '';
+let lastFamily = 0;
+
 function literalLookup(
   hostname: string,
   options: dns.LookupOneOptions | number,
   callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
 ): void {
+  // Every datagram to one peer names the same literal: remember the last answer (isIP is a regex).
+  if (hostname === lastHost) {
+    callback(null, hostname, lastFamily);
+    return;
+  }
   const family = isIP(hostname);
+  if (family !== 0) {
+    lastHost = hostname;
+    lastFamily = family;
+  }
   if (family !== 0) {
     callback(null, hostname, family);
     return;

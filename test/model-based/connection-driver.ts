@@ -35,6 +35,19 @@ const HOLD_US = 50_000;
 const STEP_LIMIT_US = 300_000_000;
 
 const SYN_RTO_MS = 1000;
+/**
+ * Retransmission timeouts under 1 s that precede the first counted one on this path (RTT 2·DELAY_US:
+ * SRTT 20 ms from the handshake, RTTVAR 10 ms): the RTO is max(50 ms, SRTT + 4·RTTVAR, 4·2·SRTT) =
+ * 160 ms, doubling to 320 and 640 ms before 1,280 ms counts.
+ */
+const UNCOUNTED_RTOS = (() => {
+  const srtt = 2 * DELAY_US;
+  const tlp = Math.max(2 * srtt, 10_000);
+  let rto = Math.max(50_000, srtt + 4 * (srtt / 2), 4 * tlp);
+  let n = 0;
+  for (; rto < 1_000_000; rto *= 2) n++;
+  return n;
+})();
 /** Receive ids the endpoints draw when they connect (pinned, so a run depends on the seed only for data). */
 const LOCAL_ID = 0x4c4c;
 const REMOTE_ID = 0x5252;
@@ -57,7 +70,7 @@ const isLivenessLoop = (key: string) =>
 
 /** Lifecycle settings under which the real world can produce this path's delays in this order. */
 export function configFor(gp: GeneratedPath): ConnectionConfig {
-  const { events, world } = gp;
+  const { events } = gp;
   const timeoutAt = events.findIndex((e) => isAfter(e, 'connectTimeout'));
   let connectTimeoutMs = 60_000;
   if (timeoutAt >= 0) {
@@ -66,6 +79,7 @@ export function configFor(gp: GeneratedPath): ConnectionConfig {
     connectTimeoutMs = SYN_RTO_MS * (2 ** k - 1) + (SYN_RTO_MS * 2 ** k) / 2;
   }
   const ticks = events.some((e) => isAfter(e, 'livenessTick'));
+  const idle = events.some((e) => e.type === 'PEER_IDLE');
   // The half-open bound is keepalive + connect timeout: keep it short when the path takes it.
   const halfOpen = events.some((e) => isAfter(e, 'halfOpenTimeout'));
   if (halfOpen) {
@@ -76,8 +90,8 @@ export function configFor(gp: GeneratedPath): ConnectionConfig {
     synRetries: 3,
     connectTimeoutMs,
     // Quiet unless the path wants ticks: a stray keepalive or tick would be a step the path lacks.
-    keepaliveMs: ticks && !world.peerSilent ? 2000 : QUIET_MS,
-    idleTimeoutMs: ticks && world.peerSilent ? 4000 : 0,
+    keepaliveMs: ticks ? 2000 : idle ? 3000 : QUIET_MS,
+    idleTimeoutMs: idle ? 4000 : 0,
   };
 }
 
@@ -122,17 +136,26 @@ export function expectedOut(before: ModelSnapshot, event: ModelEvent, after: Mod
     case 'RTO_FIRED': {
       // Only our FIN in flight, already resent by the tail-loss probe: each timeout resends it,
       // and the one that ends the connection (peer gone after its FIN) is no exception.
-      if (event.finOnly === true) return Array.from({ length: event.count }, () => 'FIN(re)');
-      // A tail-loss probe at 2·SRTT comes first where the RTT is known (the initiator measured the
-      // handshake; an acceptor has no sample yet, and its probe would coincide with the RTO). Then
-      // every RTO the connection survives retransmits; the fatal one does not.
-      const tailProbe = before.matches('synReceived') ? [] : ['DATA(re)'];
-      const survived = Math.min(event.count, RETRANSMIT_LIMIT);
-      return ['DATA', ...tailProbe, ...Array.from({ length: survived }, () => 'DATA(re)')];
+      // On this path's RTT the first timeouts are shorter than 1 s and do not count (see
+      // ConnectionCore.onRto): each of them resends too, before the chart hears of the first one.
+      if (event.finOnly === true) {
+        // The first tail-loss probe went in an earlier step; the second comes now.
+        return Array.from({ length: 1 + UNCOUNTED_RTOS + event.count }, () => 'FIN(re)');
+      }
+      // Two tail-loss probes (2·SRTT, then twice that) come first where the RTT is known (the
+      // initiator measured the handshake; an acceptor has no sample yet, and its RTO is the 3 s
+      // initial one, all counted). Then every RTO the connection survives retransmits; the fatal one
+      // does not.
+      const sampled = !before.matches('synReceived');
+      const tailProbes = sampled ? ['DATA(re)', 'DATA(re)'] : [];
+      const survived = (sampled ? UNCOUNTED_RTOS : 0) + Math.min(event.count, RETRANSMIT_LIMIT);
+      return ['DATA', ...tailProbes, ...Array.from({ length: survived }, () => 'DATA(re)')];
     }
     default:
       if (isAfter(event, 'synRto')) return after.matches('timedOut') ? [] : ['SYN'];
-      if (isAfter(event, 'livenessTick')) return after.matches('timedOut') ? [] : ['STATE'];
+      if (isAfter(event, 'livenessTick')) return ['STATE'];
+      // Silent for idleTimeoutMs (4 s): a keepalive at 3 s (keepaliveMs), then PEER_IDLE at the tick past 4 s.
+      if (event.type === 'PEER_IDLE') return ['STATE'];
       return [];
   }
 }
@@ -398,8 +421,10 @@ export class Harness {
           // Nothing reaches the peer: the SYN is retried until the chart gives up.
           this.partition();
         } else if (isAfter(event, 'livenessTick')) {
-          // Peer gone: nothing comes back any more.
-          if (this.config.idleTimeoutMs) this.partition();
+          // A keepalive interval of quiet: the tick sends a keepalive.
+        } else if (event.type === 'PEER_IDLE') {
+          // Peer gone: nothing comes back any more, and the core notices at a liveness tick.
+          this.partition();
         } else {
           throw new Error(`no way to produce ${event.type}`);
         }
@@ -458,8 +483,8 @@ export class Harness {
       const got = normalize(raw);
       const wanted = normalize(want);
       // A peer that stops talking is noticed at the first tick past idleTimeoutMs; the ticks before
-      // it take the quiet branch. The model's "peer silent" world has its first tick fire late.
-      if (isAfter(event, 'livenessTick') && !wanted.livenessLoop) got.livenessLoop = false;
+      // it loop on `alive`, which a model step of PEER_IDLE does not show.
+      if (event.type === 'PEER_IDLE' && !wanted.livenessLoop) got.livenessLoop = false;
       expect(got, `${label}: transitions taken`).toEqual(wanted);
     }
     const sent = this.out.slice(outBefore).map(packetName);

@@ -95,8 +95,10 @@ export const PATH_EXPECTATIONS: Readonly<Record<string, PathExpectation>> = {
     delivered: 0,
     sent: [SYN, ACK_SYNACK],
   },
-  // 500 bytes into a dead path: a tail-loss probe at 2·SRTT resends the packet, then the first RTO
-  // does; the connection survives a timeout (libutp dies at the 5th consecutive one).
+  // 500 bytes into a dead path: two tail-loss probes (at 2·SRTT, then twice that) resend the
+  // packet, then three timeouts under 1 s (160, 320, 640 ms on this 20 ms path), which do not
+  // count, then the first counted RTO does; the connection survives a counted timeout (libutp dies
+  // at the 5th consecutive one).
   'CONNECT → SYN_ACKED → RTO_FIRED(1)': {
     state: connected('open', 'open'),
     delivered: 0,
@@ -104,11 +106,10 @@ export const PATH_EXPECTATIONS: Readonly<Record<string, PathExpectation>> = {
       SYN,
       ACK_SYNACK,
       'DATA seq=I+1 ack=P-1 len=500',
-      'DATA(re) seq=I+1 ack=P-1 len=500',
-      'DATA(re) seq=I+1 ack=P-1 len=500',
+      ...Array.from({ length: 2 + 3 + 1 }, () => 'DATA(re) seq=I+1 ack=P-1 len=500'),
     ],
   },
-  // The probe and four RTO resends; the fifth timeout ends it, sending nothing.
+  // The probes, the uncounted timeouts and four counted RTO resends; the fifth ends it, sending nothing.
   'CONNECT → SYN_ACKED → RTO_FIRED(5)': {
     state: 'timedOut',
     code: 'ETIMEDOUT',
@@ -117,7 +118,7 @@ export const PATH_EXPECTATIONS: Readonly<Record<string, PathExpectation>> = {
       SYN,
       ACK_SYNACK,
       'DATA seq=I+1 ack=P-1 len=500',
-      ...Array.from({ length: 5 }, () => 'DATA(re) seq=I+1 ack=P-1 len=500'),
+      ...Array.from({ length: 2 + 3 + 4 }, () => 'DATA(re) seq=I+1 ack=P-1 len=500'),
     ],
   },
   'CONNECT → SYN_ACKED → DESTROY()': {
@@ -137,12 +138,13 @@ export const PATH_EXPECTATIONS: Readonly<Record<string, PathExpectation>> = {
     delivered: 0,
     sent: [SYN, ACK_SYNACK, ACK_SYNACK],
   },
-  // The peer goes silent: the idle timeout ends it at the first tick past it; no keepalive was due.
-  'CONNECT → SYN_ACKED → after(livenessTick) (peer silent)': {
+  // The peer goes silent: one keepalive when nothing went out for keepaliveMs (3 s), then the
+  // idle timeout (4 s) ends it at the first liveness tick past it.
+  'CONNECT → SYN_ACKED → PEER_IDLE': {
     state: 'timedOut',
     code: 'ETIMEDOUT',
     delivered: 0,
-    sent: [SYN, ACK_SYNACK],
+    sent: [SYN, ACK_SYNACK, ACK_SYNACK],
   },
   // Half-close: our FIN (no data: at I+1) is acked; our receive side stays open.
   'CONNECT → SYN_ACKED → END → FIN_ACKED': {
@@ -189,8 +191,8 @@ export const PATH_EXPECTATIONS: Readonly<Record<string, PathExpectation>> = {
       'FIN(re) seq=I+1 ack=P-1',
       'STATE seq=I+2 ack=P+1',
       'STATE seq=I+1 ack=P+1',
-      'FIN(re) seq=I+1 ack=P+1',
-      'FIN(re) seq=I+1 ack=P+1',
+      // The second tail-loss probe, three uncounted timeouts, then two counted: the second ends it.
+      ...Array.from({ length: 1 + 3 + 2 }, () => 'FIN(re) seq=I+1 ack=P+1'),
     ],
   },
 };

@@ -69,11 +69,13 @@ describe('RttEstimator RFC 6298 arithmetic (minRtoUs: 0 so the formula shows)', 
 });
 
 describe('RttEstimator bounds', () => {
-  it("applies libutp's 1 s minimum RTO by default", () => {
+  it('applies a 50 ms minimum RTO by default (uTP peers do not delay acks; see DEFAULT_MIN_RTO_US)', () => {
     const r = new RttEstimator();
-    r.onSample(20 * MS);
-    expect(r.rtoUs).toBe(1_000_000);
-    expect(r.srttUs).toBe(20_000);
+    r.onSample(5 * MS);
+    expect(r.rtoUs).toBe(50_000);
+    r.onSample(200 * MS);
+    expect(r.rtoUs).toBe(r.srttUs + 4 * r.rttvarUs);
+    expect(r.rtoUs).toBeGreaterThan(50_000);
   });
 
   it('respects minRtoUs and maxRtoUs options', () => {
