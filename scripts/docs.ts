@@ -75,7 +75,9 @@ function whatHappens(w: Walkthrough, p: WalkPacket): string {
       `fast retransmit of the hole (${link('src/core/in-flight.ts', 'InFlightPackets.selectiveAck', 'selectiveAck')})`,
     );
   } else if (p.retransmit === 'tail-probe') {
-    notes.push(`tail-loss probe: no ack for 2·SRTT, then for twice that (${link(CORE, 'ConnectionCore.onTailProbe', 'onTailProbe')})`);
+    notes.push(
+      `tail-loss probe: no ack for 2·SRTT, then for twice that (${link(CORE, 'ConnectionCore.onTailProbe', 'onTailProbe')})`,
+    );
   } else if (p.retransmit === 'timeout') {
     notes.push(`retransmission timeout (${link(CORE, 'ConnectionCore.onRto', 'onRto')})`);
   } else if (p.type === 'DATA') {
