@@ -4,6 +4,8 @@
  *
  * The packet codec, the protocol core, the lifecycle chart and the sans-IO endpoint are on
  * `utpx/protocol`; the deterministic network simulator is on `utpx/sim`.
+ *
+ * @module utpx
  */
 export type { ConnectionStats } from './core/connection.js';
 export type { LedbatOptions } from './core/ledbat.js';

@@ -4,6 +4,8 @@
  * core (src/core), the lifecycle statechart and the glue that runs it beside the core
  * (src/machines), and the sans-IO endpoint that demultiplexes datagrams to connections. None of it
  * touches a socket or a clock: bring a `Transport`, a `TimerQueue` and `now()`.
+ *
+ * @module utpx/protocol
  */
 
 export * from './core/byte-queue.js';
