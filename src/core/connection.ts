@@ -1188,12 +1188,6 @@ export class ConnectionCore {
   }
 
   /**
-   * Two smoothed RTTs (at least 10 ms) without an ack while packets are in flight: the tail of a
-   * burst may be lost, and nothing after it will produce duplicate acks. The RTO (1 s at least)
-   * would find it; resending the newest packet once gets the receiver to ack with a SACK at once,
-   * which shows the holes to fast retransmit (the tail-loss probe of TCP RACK-TLP and QUIC's PTO).
-   */
-  /**
    * The retransmission timeout: the estimator's RTO (SRTT + 4·RTTVAR, at least 50 ms, backed off),
    * but never before the tail-loss probes had their chance — the first at 2·SRTT, the second two
    * such waits later, each answered within an RTT — so the RTO acts only when both got nothing
@@ -1207,6 +1201,12 @@ export class ConnectionCore {
     return Math.min(rtt.maxRtoUs, Math.max(rtt.rtoUs, base * 2 ** rtt.backoffCount));
   }
 
+  /**
+   * Two smoothed RTTs (at least 10 ms) without an ack while packets are in flight: the tail of a
+   * burst may be lost, and nothing after it will produce duplicate acks. The RTO would find it
+   * later; resending the newest packet once gets the receiver to ack with a SACK at once,
+   * which shows the holes to fast retransmit (the tail-loss probe of TCP RACK-TLP and QUIC's PTO).
+   */
   private tailProbeDelay(): number {
     const srtt = this.rtt.hasSample ? this.rtt.srttUs : this.rtt.rtoUs / 2;
     return Math.max(2 * srtt, TAIL_PROBE_MIN_US);

@@ -412,7 +412,7 @@ const DIFFERENCES: Record<string, { net: unknown; utpx: unknown; why: string }> 
   'accepted-connect': {
     net: [],
     utpx: ['accepted socket: connect'],
-    why: "'connection' comes with the SYN, before the handshake completes; an accepted socket's 'connect' says the initiator was heard from (net's accepted sockets emit none)",
+    why: "'connection' comes once the initiator answers the SYN-ACK, as net's after the handshake; an accepted socket also emits 'connect' then (net's accepted sockets emit none)",
   },
 };
 
