@@ -32,13 +32,13 @@ export const IPV4_MTU_CEILING = 1500 - 28;
 export const IPV6_MTU_CEILING = 1500 - 48;
 
 /**
- * Incoming connections not yet heard from since their SYN, like net's listen backlog (511). SYNs
- * past it are dropped, as a full TCP accept queue drops them: the client's SYN retry (1 s, 2 s,
- * 4 s) gets in once the backlog has room.
+ * net's default listen backlog, exported for code that passes it along. utpx's SYN queue (SYNs
+ * answered whose initiators have not spoken since) defaults to the endpoint's DEFAULT_SYN_QUEUE
+ * (65,536); a backlog given to `listen()` becomes its bound (`maxHalfOpen`). See docs/security.md.
  */
 export const DEFAULT_BACKLOG = 511;
 
-/** How long a one-off `connect()` port answers late packets (the endpoint remembers closed connections 10 s). */
+/** How long a one-off `connect()` port stays open after its connection, answering late packets (TIME_WAIT). */
 export const ONE_OFF_LINGER_MS = 10_000;
 
 /** The protocol settings of every connection (see ProtocolOptions' fields for ranges). */
