@@ -11,5 +11,8 @@ export default defineConfig({
     // The JSON report lets .ci/run print a plain "N passed, N failed" line.
     reporters: ['default', 'json'],
     outputFile: { json: '.vitest-results.json' },
+    // Tests print measurements (stats, throughput, summaries) with console.log; `npm test` shows
+    // them only with UTPX_VERBOSE=1. Failures carry their own messages; console.error/warn always show.
+    onConsoleLog: (_log, type) => (type === 'stdout' && !process.env.UTPX_VERBOSE ? false : undefined),
   },
 });

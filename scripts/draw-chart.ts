@@ -3,11 +3,12 @@
  * the Markdown page around it), straight from the machine definition, so the drawing can never
  * drift from the code: test/unit/machines/chart-drawing.test.ts fails when it is stale.
  *
- *   npx tsx scripts/draw-chart.ts          # rewrite the files
+ *   npm run docs          # rewrites these files with everything else generated (scripts/docs.ts)
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { connectionMachine } from '../src/machines/connection.machine.js';
+import { CodeLinkError, codeLink } from './docs/code-links.js';
 
 type AnyNode = {
   key: string;
@@ -42,7 +43,19 @@ function name(a: unknown): string {
 function guardName(g: unknown): string {
   if (g === undefined) return '';
   if (typeof g === 'string') return g;
-  if (typeof g === 'function') return (g as { name?: string }).name || 'guard';
+  if (typeof g === 'function') {
+    // XState's combinators: and([...]) / or([...]) / not(g) carry their operands, stateIn its state.
+    const f = g as { name?: string; guards?: unknown[]; stateValue?: unknown };
+    if (f.guards !== undefined) {
+      const op = f.name === 'or' ? ' or ' : ' and ';
+      const parts = f.guards.map(guardName);
+      return f.name === 'not' ? `not ${parts[0]}` : parts.join(op);
+    }
+    if (f.stateValue !== undefined) {
+      return `in ${typeof f.stateValue === 'string' ? f.stateValue.replace(/^#utp\./, '') : JSON.stringify(f.stateValue)}`;
+    }
+    return f.name || 'guard';
+  }
   if (g && typeof g === 'object' && 'type' in g) return String((g as { type: unknown }).type);
   return 'guard';
 }
@@ -103,11 +116,49 @@ export function drawChart(): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function chartPage(mermaid: string): string {
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MACHINE_FILE = 'src/machines/connection.machine.ts';
+
+/**
+ * Every action, guard and delay the chart names, each linked to its implementation (line ranges
+ * computed from the source, see scripts/docs/code-links.ts).
+ */
+export function chartReference(): string {
+  const impl = connectionMachine.implementations as unknown as Record<'actions' | 'guards' | 'delays', object>;
+  const lines: string[] = [];
+  const kinds = [
+    ['actions', 'Actions', 'what a transition or an entry does; most call one command of the protocol core'],
+    ['guards', 'Guards', 'conditions that choose between transitions'],
+    ['delays', 'Delays', "named timers (ms), read from the connection's configuration"],
+  ] as const;
+  for (const [kind, title, what] of kinds) {
+    const names = Object.keys(impl[kind]);
+    const link = (n: string) => {
+      try {
+        return codeLink(
+          ROOT,
+          'docs/statecharts/connection.md',
+          MACHINE_FILE,
+          `connectionMachine.${kind}.${n}`,
+          `\`${n}\``,
+        );
+      } catch (e) {
+        // Implemented somewhere other than the object handed to setup(): named, not linked.
+        if (e instanceof CodeLinkError) return `\`${n}\``;
+        throw e;
+      }
+    };
+    lines.push(`**${title}** (${what}): ${names.map(link).join(', ')}.`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+export function chartPage(mermaid: string, reference = chartReference()): string {
   return `# The uTP connection lifecycle
 
-Generated from \`src/machines/connection.machine.ts\` by \`npx tsx scripts/draw-chart.ts\`; a test fails when this
-page is stale. To explore it interactively, paste the machine into the Stately editor or run any example with the
+Generated from \`src/machines/connection.machine.ts\` by \`npm run docs\`; a test fails when this page is
+stale. To explore it interactively, paste the machine into the Stately editor or run any example with the
 Stately inspector attached (see README, "Auditing the protocol").
 
 Events raised by the protocol core (never one per data packet): \`SYN_ACKED\`, \`PEER_ACKED\`, \`FIN_RECEIVED\`,
@@ -117,7 +168,8 @@ connection's configuration.
 
 \`\`\`mermaid
 ${mermaid}\`\`\`
-`;
+
+${reference}`;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -3,8 +3,7 @@
  * argument costs (usage on stderr, exit 2).
  */
 import { parseArgs } from 'node:util';
-import { MTU_FLOOR_DEFAULT } from '../core/mtu.js';
-import type { UtpSocketOptions } from '../io/utp-socket.js';
+import { MAX_PACKET_SIZE, MIN_PACKET_SIZE, type UtpSocketOptions } from '../io/config.js';
 
 export const USAGE = `utpx: uTP (BEP 29) with LEDBAT from the shell, like nc or libutp's ucat
 
@@ -89,9 +88,7 @@ export interface PlotCommand {
 
 export type Command = { kind: 'help' } | { kind: 'version' } | ListenCommand | SendCommand | PlotCommand;
 
-export const MIN_PACKET_SIZE = 64;
-/** The largest UDP payload over IPv4. */
-export const MAX_PACKET_SIZE = 65507;
+export { MAX_PACKET_SIZE, MIN_PACKET_SIZE };
 export const DEFAULT_INSPECT_PORT = 8080;
 
 const OPTIONS = {
@@ -201,15 +198,7 @@ function integer(name: string, text: string, min: number, max: number): number {
   return n;
 }
 
-/**
- * `--max-packet-size` as socket options: the one place it is mapped. The connection's MTU search
- * ceiling is the datagram size (header included); the loopback ceiling is set too, since loopback
- * peers otherwise get LOOPBACK_MTU_CEILING; the floor follows a ceiling below it.
- */
+/** `--max-packet-size` as socket options: the library's `maxPacketSize` (the datagram cap for every peer). */
 export function packetSizeOptions(maxPacketSize: number | undefined): UtpSocketOptions {
-  if (maxPacketSize === undefined) return {};
-  return {
-    connection: { mtuCeiling: maxPacketSize, mtuFloor: Math.min(maxPacketSize, MTU_FLOOR_DEFAULT) },
-    loopbackMtu: maxPacketSize,
-  };
+  return maxPacketSize === undefined ? {} : { maxPacketSize };
 }

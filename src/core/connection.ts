@@ -62,7 +62,9 @@ export type CoreEvent =
    * after the peer's FIN and all our data arrived — a peer that already closed (libtorrent forgets a
    * connection once its own FIN is acked) never acks it.
    */
-  | { readonly type: 'RTO_FIRED'; readonly count: number; readonly finOnly: boolean };
+  | { readonly type: 'RTO_FIRED'; readonly count: number; readonly finOnly: boolean }
+  /** Nothing heard from the peer for the idle timeout (the answer to a `livenessTick`). */
+  | { readonly type: 'PEER_IDLE' };
 
 /** BEP 29 packet type names, as traces show them. */
 export type PacketTypeName = 'DATA' | 'FIN' | 'STATE' | 'RESET' | 'SYN';
@@ -195,6 +197,12 @@ const TAIL_PROBE_MIN_US = 10_000;
  */
 const MAX_TAIL_PROBES = 2;
 /**
+ * RACK's reordering window (RFC 8985 §6.2: min_RTT / 4), at least this: a packet sent this much
+ * before one that was acked, and still missing, is lost. The floor keeps packets sent in the same
+ * burst (µs apart) to the duplicate-ack and SACK rules, which count packets instead of time.
+ */
+const RACK_REORDER_MIN_US = 1_000;
+/**
  * Retransmission timeouts count towards `maxRetransmits` from this RTO on (libutp's minimum RTO):
  * the connection dies after as long a silence as with libutp, however short its path's RTO.
  */
@@ -210,7 +218,9 @@ const RTO = 0;
 const TAIL_PROBE = 1;
 const ZERO_WINDOW = 2;
 const SYN_ACK = 3;
-const TIMERS = 4;
+/** RACK's reordering timer: packets sent before an acked one, still missing a reordering window later. */
+const RACK = 4;
+const TIMERS = 5;
 
 const EMPTY = new Uint8Array(0);
 
@@ -294,6 +304,8 @@ export class ConnectionCore {
   private tlpArmed = true;
   /** Tail-loss probes sent since the last ack. */
   private tlpCount = 0;
+  /** RACK: the latest send time of a packet known delivered; missing packets sent before it wait a reordering window. */
+  private rackSentAt = 0;
   /** The packet a tail probe resent, and when: once it is acked, what was sent before it and is missing is lost. */
   private tlpSeq = -1;
   private tlpSentAt = 0;
@@ -442,6 +454,18 @@ export class ConnectionCore {
   }
 
   /**
+   * The chart's liveness tick: a keepalive if nothing went out for `keepaliveUs`; the fact
+   * PEER_IDLE if nothing came in for `idleTimeoutUs` (0: never).
+   */
+  livenessTick(now: number, keepaliveUs: number, idleTimeoutUs: number): void {
+    if (idleTimeoutUs > 0 && now - this.lastReceivedAt >= idleTimeoutUs) {
+      this.facts.push({ type: 'PEER_IDLE' });
+      return;
+    }
+    if (now - this.lastSentAt >= keepaliveUs) this.sendKeepalive(now);
+  }
+
+  /**
    * Stop everything: the chart reached a final state. An ack still owed goes out first — the
    * peer's FIN is often the packet that completed the close, and it must hear that it arrived —
    * unless the connection ended abnormally (after a RST there is nobody to ack).
@@ -494,7 +518,6 @@ export class ConnectionCore {
     const h = this.rx.reset(buf);
     const type = h.type;
     this.s.packetsReceived++;
-    this.lastReceivedAt = now;
     if (this.hooks.trace) this.traceRecord('in', buf, buf.length, now, false);
 
     if (type === ST_RESET) {
@@ -514,6 +537,9 @@ export class ConnectionCore {
       return;
     }
     if (!this.onAck(h, buf, layout, now)) return;
+    // Only a packet whose ack holds up shows the peer is alive: a forged one (right id, any ack)
+    // must not keep a connection whose peer vanished from its idle timeout.
+    this.lastReceivedAt = now;
     if (type === ST_DATA) this.onData(h.seqNr, buf, layout.payloadOffset, buf.length - layout.payloadOffset);
     else if (type === ST_FIN) this.onFin(h.seqNr);
     if (this.ackPending || this.outgoing.bytes > 0 || this.ack.ackedPackets > 0 || this.ack.newlyLost > 0) {
@@ -535,6 +561,7 @@ export class ConnectionCore {
   private onHandshake(h: PacketHeader, buf: Uint8Array, layout: PacketLayout, now: number): void {
     if (h.type !== ST_STATE || h.ackNr !== this.synSeq) return;
     this.reorder.init(seqAdd(h.seqNr, -1));
+    this.lastReceivedAt = now;
     this.notePeerExtensions(buf, layout);
     this.phase = 'open';
     this.handshook = true;
@@ -581,15 +608,27 @@ export class ConnectionCore {
     if (ack.ackedPackets > 0) this.onAcked(now, flightBefore);
     else if (this.peerWindow === 0 && this.flight.packetsInFlight > 0) this.onPeerFull(now);
     if (this.blackHoleAskedAt !== 0) {
-      // The receiver's answer (see askBlackHole): it acks none of what is in flight.
+      // The receiver's answer (see askBlackHole): a STATE that acks none of what is in flight and
+      // carries no SACK at all. Every peer adds a SACK to its acks while it holds packets out of
+      // order (libutp only covers 30 of them in it, but sends it whenever it holds any), so none of
+      // ours waits there either. A DATA carries no SACK: it proves nothing.
       if (ack.ackedPackets > 0) this.blackHoleAskedAt = 0;
-      else if (now > this.blackHoleAskedAt) this.repacketize(now);
+      else if (type === ST_STATE && now > this.blackHoleAskedAt) {
+        // A SACK: the receiver holds some of ours out of order — random loss, not a black hole (or
+        // nothing can be taken back safely): back to retransmitting as usual.
+        if (sack === undefined) this.repacketize(now);
+        else {
+          this.blackHoleAskedAt = 0;
+          this.hooks.needFlush();
+        }
+      }
     }
     if (this.tlpSeq >= 0 && ack.ackedPackets > 0 && this.flight.get(this.tlpSeq) === undefined) {
       // The probe got through: anything sent before it and still missing was lost, not delayed.
       this.tlpSeq = -1;
       ack.newlyLost += this.flight.markLostSentBefore(this.tlpSentAt);
     }
+    if (ack.minRttUs >= 0) ack.newlyLost += this.rackDetect(now, now - ack.minRttUs);
     if (ack.newlyLost > 0) {
       this.s.fastRetransmits += ack.newlyLost;
       // A lost MTU probe alone says the packet was too big, not that the path is congested.
@@ -645,6 +684,37 @@ export class ConnectionCore {
     this.tlpArmed = true;
     this.tlpCount = 0;
     this.deadlines[TAIL_PROBE] = inFlight ? now + this.tailProbeDelay() : 0;
+  }
+
+  /**
+   * RACK (RFC 8985) for retransmissions: a packet newly acked was last sent at `ackedSentAt`; a
+   * retransmission sent more than a reordering window before it and still unacked is lost again —
+   * which the SACK rule finds only once three packets sent after it were acked, and not at all at
+   * the tail. First transmissions stay with libutp's rules (three duplicate acks, three SACKed
+   * after a hole), which count packets and so tolerate reordering deeper than the window (there is
+   * no DSACK in uTP to learn it from). Cheap on every ack: the span is scanned only when the oldest
+   * packet in flight is older than the acked one (a loss, not the in-order case).
+   */
+  private rackDetect(now: number, ackedSentAt: number): number {
+    const minRtt = this.rtt.minRttUs;
+    const reorderWindow = Math.max(RACK_REORDER_MIN_US, Number.isFinite(minRtt) ? minRtt / 4 : 0);
+    const oldest = this.flight.oldestInFlightSentAt();
+    if (oldest < 0 || oldest >= ackedSentAt) return 0;
+    if (oldest < ackedSentAt - reorderWindow) return this.flight.markLostSentBefore(ackedSentAt - reorderWindow, true);
+    // Sent just before the acked one: reordered, or lost. If it is still missing a reordering
+    // window from now, it was lost (RFC 8985 §6.3's reordering timer).
+    if (this.rackSentAt < ackedSentAt) this.rackSentAt = ackedSentAt;
+    if (this.deadlines[RACK] === 0) this.deadlines[RACK] = now + reorderWindow;
+    return 0;
+  }
+
+  private onRackTimer(now: number): void {
+    this.deadlines[RACK] = 0;
+    const lost = this.flight.markLostSentBefore(this.rackSentAt, true);
+    if (lost === 0) return;
+    this.s.fastRetransmits += lost;
+    if (!(lost === 1 && this.probeLost())) this.ledbat.onLoss(now, this.rtt.srttUs);
+    this.flushData(now);
   }
 
   /**
@@ -1009,6 +1079,7 @@ export class ConnectionCore {
     if (d[RTO] !== 0 && now >= (d[RTO] as number)) this.onRto(now);
     if (d[TAIL_PROBE] !== 0 && now >= (d[TAIL_PROBE] as number)) this.onTailProbe(now);
     if (d[ZERO_WINDOW] !== 0 && now >= (d[ZERO_WINDOW] as number)) this.onZeroWindowProbe(now);
+    if (d[RACK] !== 0 && now >= (d[RACK] as number)) this.onRackTimer(now);
   }
 
   private onSynAckTimer(now: number): void {
@@ -1035,7 +1106,14 @@ export class ConnectionCore {
     const counted = this.rtoDelay() >= COUNTED_RTO_US;
     if (counted) this.rtoCount++;
     this.s.timeouts++;
-    const finOnly = this.finSeq >= 0 && this.flight.count === 1 && this.eofDelivered && this.outgoing.bytes === 0;
+    // Our FIN itself, not any one packet: a FIN SACKed past a lost data packet leaves that packet
+    // the only one unacked, and a peer that still misses data is not gone.
+    const finOnly =
+      this.finSeq >= 0 &&
+      this.flight.count === 1 &&
+      this.flight.oldestSeq === this.finSeq &&
+      this.eofDelivered &&
+      this.outgoing.bytes === 0;
     if (counted) this.facts.push({ type: 'RTO_FIRED', count: this.rtoCount, finOnly });
     // Past the limit the chart ends the connection: nothing more goes out.
     if (this.rtoCount > this.maxRetransmits) {
@@ -1056,39 +1134,43 @@ export class ConnectionCore {
     this.deadlines[RTO] = now + this.rtoDelay();
     // Asking whether a black hole swallowed our packets: nothing else goes out until the answer.
     // (An unanswered question is asked again: the question or its answer may have been lost.)
-    const askedBefore = this.blackHoleAskedAt !== 0;
     this.blackHoleAskedAt = 0;
-    // Two counted timeouts (1 s and more): short ones are loss, not evidence of a black hole.
-    if (this.rtoCount >= 2 && !probeFirst && this.askBlackHole(now, askedBefore)) return;
+    if (this.rtoCount >= 2 && !probeFirst && this.askBlackHole(now)) return;
     this.flushData(now);
   }
 
   /**
    * The second timeout in a row on a packet at least as big as what we send now: the path may have
-   * stopped carrying packets this big (an MTU black hole, RFC 8899 §4.3). New packets drop to the
-   * base size at once. The ones already numbered can only go smaller by being packetized again
-   * under the same seq_nrs — safe only if the receiver has none of them. So we ask: a small packet
+   * stopped carrying packets this big (an MTU black hole, RFC 8899 §4.3). The packets already
+   * numbered can only go smaller by being packetized again under the same seq_nrs — safe only if
+   * the receiver has none of them. So we ask: a small packet
    * the receiver must ack (an empty DATA at a seq it already has), and send nothing else until an
-   * answer. Our last transmission of any of them went out a whole retransmission timeout before
-   * the question (nothing is sent between two timeouts without acks), so any ack the receiver sends
-   * after we asked reflects everything that transmission could have delivered, unless a round trip
-   * took longer than the RTO (the assumption every RTO makes). An ack arriving after the question
+   * answer. Our last transmission of any of them went out at least a second before the question
+   * (it is only asked then), so any ack the receiver sends after we asked reflects everything that
+   * transmission could have delivered, unless a round trip took longer than that second. An ack arriving after the question
    * that acks none of them says they did not arrive; `onAck` then takes them back. Returns whether
    * it asked.
    */
-  private askBlackHole(now: number, again: boolean): boolean {
+  private askBlackHole(now: number): boolean {
     const oldest = this.flight.get(this.flight.oldestSeq);
-    if (oldest === undefined || oldest.length <= MTU_FLOOR_DEFAULT) return false;
-    if (!again && oldest.length >= this.mtu.current) this.mtu.onBlackHole(now);
-    if (oldest.length <= this.mtu.current) return false;
+    if (oldest === undefined || oldest.length <= MTU_FLOOR_DEFAULT || oldest.length < this.mtu.current) return false;
+    // The argument below needs a quiet second before the question: tail-loss probes and short
+    // timeouts may have resent packets since the last counted timeout.
+    if (now - this.flight.newestSentAt() < COUNTED_RTO_US) return false;
     this.blackHoleAskedAt = now;
     this.writeControl(ST_DATA, now, seqAdd(this.flight.oldestSeq, -1));
     return true;
   }
 
-  /** The receiver has none of what is in flight (see checkBlackHole): packetize it again, smaller. */
+  /**
+   * The receiver has none of what is in flight (see askBlackHole): the path stopped carrying
+   * packets of the size we send (a black hole, confirmed: a small packet and its answer got
+   * through, the big ones did not). Fall back to a smaller size and packetize them again.
+   */
   private repacketize(now: number): void {
     this.blackHoleAskedAt = 0;
+    const oldest = this.flight.get(this.flight.oldestSeq);
+    if (oldest !== undefined && oldest.length >= this.mtu.current) this.mtu.onBlackHole(now);
     const parts = this.flight.rewind();
     if (parts === undefined) return;
     if (this.finSeq >= 0) this.finSeq = -1; // the FIN goes again after the data, at its new seq_nr
@@ -1106,12 +1188,6 @@ export class ConnectionCore {
   }
 
   /**
-   * Two smoothed RTTs (at least 10 ms) without an ack while packets are in flight: the tail of a
-   * burst may be lost, and nothing after it will produce duplicate acks. The RTO (1 s at least)
-   * would find it; resending the newest packet once gets the receiver to ack with a SACK at once,
-   * which shows the holes to fast retransmit (the tail-loss probe of TCP RACK-TLP and QUIC's PTO).
-   */
-  /**
    * The retransmission timeout: the estimator's RTO (SRTT + 4·RTTVAR, at least 50 ms, backed off),
    * but never before the tail-loss probes had their chance — the first at 2·SRTT, the second two
    * such waits later, each answered within an RTT — so the RTO acts only when both got nothing
@@ -1125,6 +1201,12 @@ export class ConnectionCore {
     return Math.min(rtt.maxRtoUs, Math.max(rtt.rtoUs, base * 2 ** rtt.backoffCount));
   }
 
+  /**
+   * Two smoothed RTTs (at least 10 ms) without an ack while packets are in flight: the tail of a
+   * burst may be lost, and nothing after it will produce duplicate acks. The RTO would find it
+   * later; resending the newest packet once gets the receiver to ack with a SACK at once,
+   * which shows the holes to fast retransmit (the tail-loss probe of TCP RACK-TLP and QUIC's PTO).
+   */
   private tailProbeDelay(): number {
     const srtt = this.rtt.hasSample ? this.rtt.srttUs : this.rtt.rtoUs / 2;
     return Math.max(2 * srtt, TAIL_PROBE_MIN_US);

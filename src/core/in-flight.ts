@@ -384,12 +384,13 @@ export class InFlightPackets {
    * is marked lost. The caller uses it when a packet sent at `sentAt` is known delivered while
    * older ones are not — after a tail-loss probe. Returns how many were newly marked.
    */
-  markLostSentBefore(sentAt: number): number {
+  markLostSentBefore(sentAt: number, retransmissionsOnly = false): number {
     let n = 0;
+    const minTransmissions = retransmissionsOnly ? 2 : 1;
     for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
       const i = s & this.mask;
       const p = this.slots[i]!;
-      if (this.live[i] === 1 && p.sentAt < sentAt && this.markLost(i, p)) n++;
+      if (this.live[i] === 1 && p.sentAt < sentAt && p.transmissions >= minTransmissions && this.markLost(i, p)) n++;
     }
     return n;
   }
@@ -415,6 +416,16 @@ export class InFlightPackets {
     return s === this._nextSeq ? undefined : this.slots[s & this.mask];
   }
 
+  /** sentAt of the oldest packet still counted in flight (sent, unacked, not marked lost), or −1. */
+  oldestInFlightSentAt(): number {
+    if (this._packetsInFlight === 0) return -1;
+    for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
+      const i = s & this.mask;
+      if (this.inFlight[i] === 1) return this.slots[i]!.sentAt;
+    }
+    return -1;
+  }
+
   oldestSentAt(): number {
     for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
       const i = s & this.mask;
@@ -437,6 +448,17 @@ export class InFlightPackets {
       if (this.live[i] === 1 && this.slots[i]!.transmissions > 0) return this.slots[i];
     }
     return undefined;
+  }
+
+  /** The latest transmission time among held packets, or −1. O(span): for rare paths only. */
+  newestSentAt(): number {
+    let t = -1;
+    for (let s = this._oldestSeq; s !== this.sentEnd; s = (s + 1) & 0xffff) {
+      const i = s & this.mask;
+      const p = this.slots[i]!;
+      if (this.live[i] === 1 && p.transmissions > 0 && p.sentAt > t) t = p.sentAt;
+    }
+    return t;
   }
 
   /** O(count): meant for the retransmission timeout, not for every packet. */

@@ -44,8 +44,10 @@ export interface EndpointOptions {
   connectionFor?: (address: string, port: number) => ConnectionConfig | undefined;
   /**
    * SYNs answered whose initiator has not spoken since (the SYN queue). Each costs a small record,
-   * not a connection; past the bound the oldest is forgotten (its initiator, if real, retries its
-   * SYN). Default DEFAULT_SYN_QUEUE.
+   * not a connection. When it is full, the oldest record is forgotten if it has waited longer than
+   * a round trip could take (a flood: its initiator, if real, retries its SYN); otherwise the new
+   * SYN is dropped unanswered (a burst of real clients: they retry, as with a full TCP backlog).
+   * Default DEFAULT_SYN_QUEUE.
    */
   maxHalfOpen?: number;
   /** Called after output was queued, so the IO driver can schedule `flush()` after the current batch. */
@@ -97,8 +99,14 @@ interface HalfOpen {
   readonly until: number;
 }
 
-/** SYN queue bound: half-open records kept (~200 bytes each), the oldest forgotten beyond it. */
-export const DEFAULT_SYN_QUEUE = 8192;
+/**
+ * SYN queue bound: half-open records (~300 bytes each: ~20 MB at most). Large, so that a flood of
+ * up to tens of thousands of SYNs a second leaves each record longer than a round trip to be
+ * answered in.
+ */
+export const DEFAULT_SYN_QUEUE = 65_536;
+/** A record older than this may be forgotten for a new SYN: a real initiator answers within a round trip. */
+const SYN_EVICT_AGE_US = 1_000_000;
 /** How long a SYN is remembered (libutp's half-open acceptor lives as long: a keepalive plus a connect timeout). */
 const HALF_OPEN_US = 39_000_000;
 /** Most linger records and RST-rate records kept; the oldest go first. */
@@ -114,6 +122,17 @@ const LINGER_US = 60_000_000;
 /** Longer than utp-native's 500 ms between libutp timeout checks, where a socket it closes is freed. */
 const RESET_QUIET_US = 2_000_000;
 
+/**
+ * The default source of connection ids and initial seq_nrs: the platform's CSPRNG (Web Crypto, in
+ * Node and browsers alike). Math.random's xorshift state can be recovered from a few outputs, which
+ * would let an off-path attacker who opened one connection predict the ids and seq_nrs of the next.
+ */
+const randomWord = new Uint32Array(1);
+function unpredictable(): number {
+  globalThis.crypto.getRandomValues(randomWord);
+  return (randomWord[0] as number) / 0x1_0000_0000;
+}
+
 export interface EndpointStats {
   datagrams: number;
   /** Datagrams that are not uTP (passed on to `onMessage`). */
@@ -125,10 +144,12 @@ export interface EndpointStats {
   resetsSent: number;
   /** Late packets of cleanly closed connections answered with an ack. */
   lingerAcks: number;
-  /** SYNs refused with a RST (not listening, or closing). */
+  /** SYNs answered with a RST: not listening (or closing). */
   synsRejected: number;
-  /** SYN-queue records forgotten because the queue was full (their initiators retry). */
+  /** SYN-queue records forgotten to make room (older than SYN_EVICT_AGE_US: a flood). */
   synsEvicted: number;
+  /** SYNs dropped unanswered: the queue was full of young records (a burst); the initiators retry. */
+  synsDropped: number;
   connectionsAccepted: number;
   connectionsOpened: number;
 }
@@ -165,13 +186,14 @@ export class Endpoint {
     lingerAcks: 0,
     synsRejected: 0,
     synsEvicted: 0,
+    synsDropped: 0,
     connectionsAccepted: 0,
     connectionsOpened: 0,
   };
 
   constructor(opts: EndpointOptions) {
     this.opts = opts;
-    this.random = opts.random ?? Math.random;
+    this.random = opts.random ?? unpredictable;
   }
 
   get size(): number {
@@ -290,10 +312,16 @@ export class Endpoint {
     this.expireSynQueue(now);
     const max = this.opts.maxHalfOpen ?? DEFAULT_SYN_QUEUE;
     while (this.synQueue.size >= max) {
-      // A flood keeps the queue full; forgetting the oldest keeps room for a real client, which
-      // answers within a round trip (and retries its SYN otherwise).
-      const oldest = this.synQueue.keys().next().value as string;
-      this.synQueue.delete(oldest);
+      const oldest = this.synQueue.values().next().value as HalfOpen;
+      if (now - oldest.answeredAt < SYN_EVICT_AGE_US) {
+        // Full of SYNs answered moments ago: a burst of clients still answering. Dropping this one
+        // makes its initiator retry (1 s later) rather than losing one it has already answered.
+        this.stats.synsDropped++;
+        return;
+      }
+      // A flood keeps the queue full of records nobody answers; forgetting the oldest keeps room
+      // for a real client, which answers within a round trip.
+      this.synQueue.delete(oldest.key);
       this.stats.synsEvicted++;
     }
     const record: HalfOpen = {

@@ -1,20 +1,41 @@
+import type { UtpSocketOptions } from './config.js';
 import { connect, createServer } from './server.js';
-import { UtpSocket, type UtpSocketOptions } from './utp-socket.js';
+import { UtpSocket } from './utp-socket.js';
 
-export { ConnectionError, type ConnectionErrorCode, LocalError, UtpError } from './errors.js';
-export { type ConnectOptions, connect, createServer, Server, type ServerOptions } from './server.js';
-export { type AddressInfo, Socket, type SocketOptions } from './socket.js';
 export {
   DEFAULT_BACKLOG,
   IPV4_MTU_CEILING,
   IPV6_MTU_CEILING,
   isLoopback,
   LOOPBACK_MTU_CEILING,
+  MAX_PACKET_SIZE,
+  MIN_PACKET_SIZE,
   ONE_OFF_LINGER_MS,
-  type RemoteInfo,
-  UtpSocket,
+  type ProtocolOptions,
+  resolveConfig,
+  type SocketOptions,
   type UtpSocketOptions,
-} from './utp-socket.js';
+} from './config.js';
+export { AbortError, ConnectionError, type ConnectionErrorCode, LocalError, UtpError } from './errors.js';
+export {
+  type ConnectOptions,
+  connect,
+  createServer,
+  type ListenOptions,
+  Server,
+  type ServerOptions,
+} from './server.js';
+export {
+  type AddressInfo,
+  type Outcome,
+  type ReadyState,
+  Socket,
+  type SocketConstructorOptions,
+  type SocketEvents,
+  type SocketState,
+  type SocketStats,
+} from './socket.js';
+export { type LookupFunction, type RemoteInfo, UtpSocket, type UtpSocketEvents } from './utp-socket.js';
 
 /**
  * utp-native's shape: `utp()` makes a shared socket, `utp.createServer()` and `utp.connect()` the

@@ -12,6 +12,8 @@ export interface UdpOptions {
   sendBufferSize?: number;
   reuseAddr?: boolean;
   ipv6Only?: boolean;
+  /** IP time-to-live of outgoing datagrams (dgram's setTTL), applied at bind. */
+  ttl?: number;
 }
 
 export interface UdpStats {
@@ -72,6 +74,8 @@ export class UdpTransport extends EventEmitter {
   };
 
   private socket: dgram.Socket | null = null;
+  /** connect()ed to one peer: sends take no address, and ICMP errors from it arrive as 'error'. */
+  private connected = false;
   private handler: MessageHandler = noop;
   private refed = true;
   private bound = false;
@@ -105,7 +109,7 @@ export class UdpTransport extends EventEmitter {
   }
 
   /** Resolves once listening; rejects with the bind Error (code EADDRINUSE, EADDRNOTAVAIL, …). */
-  bind(port = 0, address?: string): Promise<void> {
+  bind(port = 0, address?: string, ipv6Only?: boolean): Promise<void> {
     if (this.closing) return Promise.reject(codedError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'UdpTransport is closed'));
     if (this.socket !== null) return Promise.reject(codedError('ERR_SOCKET_ALREADY_BOUND', 'UdpTransport is bound'));
     // dgram wraps an out-of-range port silently (-1 binds 65535, 70000 binds 4464).
@@ -116,7 +120,7 @@ export class UdpTransport extends EventEmitter {
     const socket = dgram.createSocket({
       type,
       reuseAddr: this.opts.reuseAddr ?? false,
-      ipv6Only: this.opts.ipv6Only ?? false,
+      ipv6Only: ipv6Only ?? this.opts.ipv6Only ?? false,
       lookup: literalLookup,
     });
     this.socket = socket;
@@ -193,7 +197,9 @@ export class UdpTransport extends EventEmitter {
       // datagrams that may be too large for the path (EMSGSIZE), and one in CHECKED_EVERY, take
       // one: an error that persists (no route, a firewall) is still reported, at a fraction of the cost.
       const check = length > PLAIN_DATAGRAM_MAX || (this.stats.sent & (CHECKED_EVERY - 1)) === 0;
-      socket.send(buf, offset, length, port, address, check ? this.afterSend : undefined);
+      const cb = check ? this.afterSend : undefined;
+      if (this.connected) socket.send(buf, offset, length, cb);
+      else socket.send(buf, offset, length, port, address, cb);
       this.stats.sent++;
     } catch (err) {
       this.sendFailed(err);
@@ -203,6 +209,53 @@ export class UdpTransport extends EventEmitter {
     if (socket.getSendQueueCount() === 0) return false;
     this.stats.queued++;
     return true;
+  }
+
+  /**
+   * Associate the bound socket with one peer (dgram's connect): datagrams from others are no longer
+   * received, and the kernel's ICMP errors about that peer (port unreachable: ECONNREFUSED) arrive
+   * as 'error' events. Sends to the peer go on unchanged.
+   */
+  connect(port: number, address: string): Promise<void> {
+    const socket = this.socket;
+    if (socket === null || !this.bound || this.closing) {
+      return Promise.reject(codedError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'UdpTransport is not bound'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      try {
+        socket.connect(port, address, () => {
+          this.connected = true;
+          resolve();
+        });
+        // An IP literal connects at once (literalLookup answers synchronously); from then on dgram
+        // refuses sends that name an address.
+        try {
+          socket.remoteAddress();
+          this.connected = true;
+        } catch {
+          // still connecting (a host name being looked up)
+        }
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  /** dgram's setTTL (1–255); applied at bind when not bound yet. */
+  setTTL(ttl: number): void {
+    this.opts.ttl = ttl;
+    if (this.socket !== null && this.bound) this.socket.setTTL(ttl);
+  }
+
+  /** Sets the kernel receive buffer now (when bound) and for a later bind. */
+  setRecvBufferSize(size: number): void {
+    this.opts.recvBufferSize = size;
+    if (this.socket !== null && this.bound) this.socket.setRecvBufferSize(size);
+  }
+
+  setSendBufferSize(size: number): void {
+    this.opts.sendBufferSize = size;
+    if (this.socket !== null && this.bound) this.socket.setSendBufferSize(size);
   }
 
   /** Sets the single receiver of datagrams; it replaces any previous one. */
@@ -244,6 +297,7 @@ export class UdpTransport extends EventEmitter {
     const socket = this.socket;
     this.socket = null;
     this.bound = false;
+    this.connected = false;
     if (socket === null) {
       this.closePromise = Promise.resolve().then(() => {
         this.safeEmit('close');
@@ -282,6 +336,13 @@ export class UdpTransport extends EventEmitter {
   private raiseBufferSizes(socket: dgram.Socket): void {
     setBufferSize(socket, 'recv', this.opts.recvBufferSize ?? DEFAULT_BUFFER_SIZE);
     setBufferSize(socket, 'send', this.opts.sendBufferSize ?? DEFAULT_BUFFER_SIZE);
+    if (this.opts.ttl !== undefined) {
+      try {
+        socket.setTTL(this.opts.ttl);
+      } catch (err) {
+        this.warn(err);
+      }
+    }
   }
 
   private sendFailed(err: unknown): void {

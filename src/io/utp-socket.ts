@@ -7,63 +7,42 @@
  * event-loop turn (one setImmediate), so a burst of input yields one ack, and then the single
  * Node timer is re-armed to the earliest deadline of the endpoint's timer queue.
  */
-import dns from 'node:dns';
+import dns, { type LookupOneOptions } from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { MTU_BASE_IPV4, MTU_BASE_IPV6 } from '../core/mtu.js';
 import { TimerQueue } from '../core/timer-queue.js';
-import { Endpoint } from '../endpoint/endpoint.js';
-import type { Connection, ConnectionConfig, ConnectionTrace, InspectObserver } from '../machines/connection.js';
+import { Endpoint, type EndpointOptions } from '../endpoint/endpoint.js';
+import type { Connection, ConnectionConfig } from '../machines/connection.js';
 import { monotonicUs, realClock } from './clock.js';
-import { LocalError } from './errors.js';
-import { type AddressInfo, Socket, type SocketHost, type SocketOptions } from './socket.js';
+import {
+  checkHost,
+  checkPort,
+  checkSignal,
+  ONE_OFF_LINGER_MS,
+  type ResolvedConfig,
+  resolveConfig,
+  type UtpSocketOptions,
+} from './config.js';
+import { invalidArgType, invalidArgValue, LocalError, missingArgs, outOfRange } from './errors.js';
+import {
+  type AddressInfo,
+  createSocket,
+  registerOneOffConnect,
+  type Socket,
+  type SocketConstructorOptions,
+} from './socket.js';
 import { TimerDriver } from './timer-driver.js';
 import { UdpTransport } from './udp.js';
 
-/**
- * uTP datagram ceiling towards loopback peers (Linux's lo MTU is 64 KiB, so the ceiling is ours to
- * pick). Measured with `npm start` (64/256 MiB, utpx to utpx): 8192 ≈ 150, 16384 ≈ 220–280,
- * 32768 ≈ 230–285, 60000 ≈ 240–330 MB/s. 60000 is fastest between two utpx sockets (4 MiB kernel
- * buffers), but a libutp peer keeps the kernel's default 208 KiB receive buffer, which holds only
- * three such datagrams: a 16 MiB upload to utp-native took 1.1 s at 60000 or 32768 (burst losses
- * and a 1 s retransmission timeout) against 0.12 s at 16384. 16384 is the best for both.
- */
-export const LOOPBACK_MTU_CEILING = 16384;
-/** Ethernet 1500 minus IPv4 (20) and UDP (8) headers. */
-export const IPV4_MTU_CEILING = 1500 - 28;
-/** Ethernet 1500 minus IPv6 (40) and UDP (8) headers. */
-export const IPV6_MTU_CEILING = 1500 - 48;
-
-/**
- * Half-open incoming connections a listening socket holds, like net's listen backlog (511). A burst
- * of SYNs (a swarm connecting at once) arrives before any initiator has sent its first packet.
- */
-export const DEFAULT_BACKLOG = 511;
-
-export interface UtpSocketOptions extends SocketOptions {
-  /** Protocol settings for every connection (window sizes, MTU bounds, timeouts, …). */
-  connection?: ConnectionConfig;
-  /** Datagram ceiling for loopback peers (default LOOPBACK_MTU_CEILING). */
-  loopbackMtu?: number;
-  /** Kernel buffer sizes for the UDP socket (default 4 MiB each). */
-  recvBufferSize?: number;
-  sendBufferSize?: number;
-  /** Incoming connections not yet heard from since their SYN (default DEFAULT_BACKLOG); more SYNs get a RST. */
-  maxHalfOpen?: number;
-  /** Every packet and state change of every connection. */
-  trace?: ConnectionTrace;
-  /** XState inspection observer for every connection's lifecycle actor, e.g. the Stately inspector's. */
-  inspect?: InspectObserver;
-  /**
-   * Keep the port open this long (unref'd) after close() and the last connection, answering late
-   * packets, like TCP's TIME_WAIT. Default 0 for sockets you create (their 'close' comes at once);
-   * `connect()`'s own port uses ONE_OFF_LINGER_MS.
-   */
-  lingerMs?: number;
-}
-
-/** How long a one-off `connect()` port answers late packets (the endpoint remembers closed connections 10 s). */
-export const ONE_OFF_LINGER_MS = 10_000;
+export {
+  DEFAULT_BACKLOG,
+  IPV4_MTU_CEILING,
+  IPV6_MTU_CEILING,
+  isLoopback,
+  LOOPBACK_MTU_CEILING,
+  ONE_OFF_LINGER_MS,
+  type UtpSocketOptions,
+} from './config.js';
 
 export interface RemoteInfo {
   address: string;
@@ -72,14 +51,102 @@ export interface RemoteInfo {
   size: number;
 }
 
+/** net's `lookup` option: dns.lookup's signature. */
+export type LookupFunction = (
+  hostname: string,
+  options: LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+) => void;
+
+/** `connect()`'s options: net's (port, host, family, lookup, localAddress, localPort, timeout, signal) and the UDP port's. */
+export interface ConnectOptions extends SocketConstructorOptions {
+  port: number | string;
+  /** Default '127.0.0.1' (utp-native's default; net's is 'localhost'). */
+  host?: string;
+  /** Address family for a host name's lookup: 4, 6 or 0 (either, IPv4 first). */
+  family?: 0 | 4 | 6;
+  /** Resolves host names instead of dns.lookup. */
+  lookup?: LookupFunction;
+  /** The local address to bind the connection's UDP port to. */
+  localAddress?: string;
+  /** The local port to bind the connection's UDP port to (default: any). */
+  localPort?: number;
+  /** `socket.setTimeout(timeout)` at once: 'timeout' after this many ms without traffic. */
+  timeout?: number;
+}
+
+/** `listen()`'s options (net's). */
+export interface ListenOptions {
+  port?: number | string;
+  /** Default: '::' with IPv4 too (dual-stack), as net; '0.0.0.0' where IPv6 is unavailable. */
+  host?: string;
+  /** The most incoming connections not yet heard from since their SYN (maxHalfOpen). */
+  backlog?: number;
+  /** With host '::' (or none): IPv6 only, no IPv4 peers. */
+  ipv6Only?: boolean;
+  /** Closes the server when aborted. */
+  signal?: AbortSignal;
+  /** net's; a UDP port is never shared between processes here, so it changes nothing. */
+  exclusive?: boolean;
+}
+
+/** What each event passes its listeners. */
+export interface UtpSocketEvents {
+  listening: () => void;
+  /** An incoming connection (before its handshake completed: data written to it waits until it has). */
+  connection: (socket: Socket) => void;
+  /** A datagram that is not uTP. */
+  message: (msg: Buffer, rinfo: RemoteInfo) => void;
+  error: (err: Error) => void;
+  /** Something non-fatal: a failed send, a socket error nobody listens to as 'error'. */
+  warning: (err: Error) => void;
+  /** close() was called: no more connections are accepted. */
+  closing: () => void;
+  /** The UDP port is closed. */
+  close: () => void;
+}
+
 type SendCallback = (err: Error | null) => void;
 type BindState = 'unbound' | 'binding' | 'bound' | 'closed';
 
-export function isLoopback(address: string): boolean {
-  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+/** A normalized connect() call. */
+interface ConnectTarget {
+  port: number;
+  host: string;
+  options: Partial<ConnectOptions>;
+  callback: (() => void) | undefined;
 }
 
-export class UtpSocket extends EventEmitter implements SocketHost {
+/** Checked UDP options for a UtpSocket the library creates (connect()'s own port), so they are not checked twice. */
+let presetConfig: { config: ResolvedConfig; oneOff: boolean } | undefined;
+
+/** A listener of any event, as EventEmitter takes it. */
+// biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own listener type
+type AnyListener = (...args: any[]) => void;
+
+export interface UtpSocket {
+  on<E extends keyof UtpSocketEvents>(event: E, listener: UtpSocketEvents[E]): this;
+  on(event: string | symbol, listener: AnyListener): this;
+  once<E extends keyof UtpSocketEvents>(event: E, listener: UtpSocketEvents[E]): this;
+  once(event: string | symbol, listener: AnyListener): this;
+  off<E extends keyof UtpSocketEvents>(event: E, listener: UtpSocketEvents[E]): this;
+  off(event: string | symbol, listener: AnyListener): this;
+  addListener<E extends keyof UtpSocketEvents>(event: E, listener: UtpSocketEvents[E]): this;
+  addListener(event: string | symbol, listener: AnyListener): this;
+  removeListener<E extends keyof UtpSocketEvents>(event: E, listener: UtpSocketEvents[E]): this;
+  removeListener(event: string | symbol, listener: AnyListener): this;
+  prependListener<E extends keyof UtpSocketEvents>(event: E, listener: UtpSocketEvents[E]): this;
+  prependListener(event: string | symbol, listener: AnyListener): this;
+  prependOnceListener<E extends keyof UtpSocketEvents>(event: E, listener: UtpSocketEvents[E]): this;
+  prependOnceListener(event: string | symbol, listener: AnyListener): this;
+  emit<E extends keyof UtpSocketEvents>(event: E, ...args: Parameters<UtpSocketEvents[E]>): boolean;
+  emit(event: string | symbol, ...args: unknown[]): boolean;
+}
+
+// Not `implements SocketHost`: its methods are internal (left out of the published types); the
+// calls that pass `this` as a SocketHost check the fit.
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: typed event overloads, as @types/node declares dgram.Socket's
+export class UtpSocket extends EventEmitter {
   /** Open connections on this port, incoming and outgoing. */
   readonly connections: Socket[] = [];
   /** Refuse incoming connections while this many are open (0: no limit), as utp-native. */
@@ -88,17 +155,25 @@ export class UtpSocket extends EventEmitter implements SocketHost {
   readonly udp: UdpTransport;
   private readonly timers = new TimerQueue();
   private readonly driver: TimerDriver;
-  private readonly socketOptions: SocketOptions;
-  private readonly lingerMs: number;
-  private state: BindState = 'unbound';
+  private readonly config: ResolvedConfig;
+  private readonly endpointOptions: EndpointOptions;
+  /** connect()'s own port: one peer, so the UDP socket is connected and hears ICMP refusals. */
+  private readonly oneOff: boolean;
+  /** @internal */
+  protected state: BindState = 'unbound';
   private accepting = false;
   private closeRequested = false;
   private flushScheduled = false;
   /** Work waiting for bind to finish: connects and sends. */
   private afterBind: Array<(err: Error | null) => void> = [];
   private family: 'IPv4' | 'IPv6' = 'IPv4';
+  /** Bound to '::' with IPv4 too: IPv4 peers are reached, and seen, as ::ffff:a.b.c.d. */
+  private dualStack = false;
   /** bind() or listen() was called: bind errors are the caller's to handle ('error'). */
   private explicitBind = false;
+  /** ref()/unref() of the port itself; its connections hold the process open on their own. */
+  private ownRef = true;
+  private unrefedSockets = 0;
   private readonly onTick = (): void => {
     this.flushScheduled = false;
     this.endpoint.flush();
@@ -107,32 +182,27 @@ export class UtpSocket extends EventEmitter implements SocketHost {
 
   constructor(opts: UtpSocketOptions = {}) {
     super();
-    this.socketOptions = { allowHalfOpen: opts.allowHalfOpen ?? true };
-    this.lingerMs = opts.lingerMs ?? 0;
+    const preset = presetConfig;
+    presetConfig = undefined;
+    const config = preset?.config ?? resolveConfig(opts);
+    this.config = config;
+    this.oneOff = preset?.oneOff ?? false;
     const udpOpts: { recvBufferSize?: number; sendBufferSize?: number } = {};
-    if (opts.recvBufferSize !== undefined) udpOpts.recvBufferSize = opts.recvBufferSize;
-    if (opts.sendBufferSize !== undefined) udpOpts.sendBufferSize = opts.sendBufferSize;
+    if (config.recvBufferSize !== undefined) udpOpts.recvBufferSize = config.recvBufferSize;
+    if (config.sendBufferSize !== undefined) udpOpts.sendBufferSize = config.sendBufferSize;
     this.udp = new UdpTransport(udpOpts);
-    const loopbackMtu = opts.loopbackMtu ?? LOOPBACK_MTU_CEILING;
-    const user = opts.connection;
-    this.endpoint = new Endpoint({
+    this.endpointOptions = {
       transport: this.udp,
       timers: this.timers,
       now: monotonicUs,
-      ...(user ? { connection: user } : {}),
-      connectionFor: (address) => {
-        if (user?.mtuCeiling !== undefined) return undefined;
-        const ipv6 = address.includes(':') && !address.startsWith('::ffff:');
-        // DPLPMTUD's base: the size every path of that family carries (RFC 8899).
-        const packetSize = ipv6 ? MTU_BASE_IPV6 : MTU_BASE_IPV4;
-        if (isLoopback(address)) return { mtuCeiling: loopbackMtu, packetSize };
-        return { mtuCeiling: ipv6 ? IPV6_MTU_CEILING : IPV4_MTU_CEILING, packetSize };
-      },
-      maxHalfOpen: opts.maxHalfOpen ?? DEFAULT_BACKLOG,
-      ...(opts.trace ? { trace: opts.trace } : {}),
-      ...(opts.inspect ? { inspect: opts.inspect } : {}),
+      connection: config.connection,
+      connectionFor: config.connectionFor,
+      maxHalfOpen: config.maxHalfOpen,
+      ...(config.trace ? { trace: config.trace } : {}),
+      ...(config.inspect ? { inspect: config.inspect } : {}),
       onNeedFlush: () => this.kick(),
-    });
+    };
+    this.endpoint = new Endpoint(this.endpointOptions);
     this.endpoint.onMessage = (buf, address, port) => this.onMessage(buf, address, port);
     this.driver = new TimerDriver(this.timers, realClock);
     this.driver.onFire = () => this.kick();
@@ -142,7 +212,15 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     });
     // Send failures and a throwing handler are counted in udp.stats; they are no reason to crash.
     this.udp.on('warning', (err: Error) => this.emit('warning', err));
-    this.udp.on('error', (err: Error) => this.emit(this.listenerCount('error') > 0 ? 'error' : 'warning', err));
+    this.udp.on('error', (err: NodeJS.ErrnoException) => {
+      // The peer's port is closed (ICMP port unreachable on the connected one-off port): refuse now
+      // rather than after the SYN retries.
+      if (this.oneOff && err.code === 'ECONNREFUSED') {
+        for (const s of this.connections.slice()) s.unreachable();
+        return;
+      }
+      this.emit(this.listenerCount('error') > 0 ? 'error' : 'warning', err);
+    });
   }
 
   /** close() was called: no more connections are accepted, and the port closes after the last one. */
@@ -155,69 +233,91 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     return this.accepting && this.state === 'bound';
   }
 
-  bind(port?: number | (() => void), host?: string | (() => void), onListening?: () => void): this {
-    if (typeof port === 'function') return this.bind(0, undefined, port);
-    if (typeof host === 'function') return this.bind(port, undefined, host);
-    if (onListening) this.once('listening', onListening);
-    this.explicitBind = true;
-    if (this.closeRequested || this.state === 'closed') {
-      process.nextTick(() => this.emit('error', new LocalError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Socket is closed')));
-      return this;
-    }
-    if (this.state !== 'unbound') {
-      process.nextTick(() => this.emit('error', new LocalError('ERR_SOCKET_ALREADY_BOUND', 'Socket already bound')));
-      return this;
-    }
-    this.startBind(port ?? 0, host ?? '0.0.0.0');
-    return this;
+  /**
+   * Bind the UDP port (dgram's bind): `bind([port], [address], [cb])` or `bind({ port, address }, [cb])`.
+   * The default address is 0.0.0.0, as dgram and utp-native.
+   */
+  bind(port?: number | string | null, address?: string | null, onListening?: () => void): this;
+  bind(port: number | string | null | undefined, onListening: () => void): this;
+  bind(onListening: () => void): this;
+  bind(options: { port?: number | string; address?: string }, onListening?: () => void): this;
+  bind(...args: unknown[]): this {
+    const rest = [...args];
+    while (rest.length > 0 && (rest.at(-1) === undefined || rest.at(-1) === null)) rest.pop();
+    const cb = typeof rest.at(-1) === 'function' ? rest.pop() : undefined;
+    let port: unknown;
+    let address: unknown;
+    if (typeof rest[0] === 'object' && rest[0] !== null) {
+      const o = rest[0] as { port?: unknown; address?: unknown };
+      port = o.port;
+      address = o.address;
+    } else [port, address] = rest;
+    const p = port === undefined || port === null ? 0 : checkPort(port, 'port', true);
+    const host = address === undefined || address === null ? '0.0.0.0' : checkHost(address, 'address');
+    return this.doBindCall(p, host, false, cb as (() => void) | undefined);
   }
 
-  /** Bind (if not bound yet) and accept incoming connections. */
-  listen(port?: number | (() => void), host?: string | (() => void), onListening?: () => void): this {
-    if (typeof port === 'function') return this.listen(0, undefined, port);
-    if (typeof host === 'function') return this.listen(port, undefined, host);
+  /**
+   * Bind (if not bound yet) and accept incoming connections, with net's arguments:
+   * `listen([port], [host], [backlog], [cb])` or `listen({ port, host, backlog, ipv6Only, signal }, [cb])`.
+   * Without a host it listens on IPv6 and IPv4 (`::`, dual-stack), as net does.
+   */
+  listen(port?: number | string | null, host?: string | null, backlog?: number, onListening?: () => void): this;
+  listen(port: number | string | null | undefined, host: string | null | undefined, onListening: () => void): this;
+  listen(port: number | string | null | undefined, backlog: number, onListening?: () => void): this;
+  listen(port: number | string | null | undefined, onListening: () => void): this;
+  listen(onListening: () => void): this;
+  listen(options: ListenOptions, onListening?: () => void): this;
+  listen(...args: unknown[]): this {
+    const { port, host, backlog, ipv6Only, signal, cb } = normalizeListenArgs(args);
+    if (backlog !== undefined) this.endpointOptions.maxHalfOpen = backlog;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        process.nextTick(() => this.close());
+        return this;
+      }
+      const onAbort = (): void => {
+        this.close();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
     this.setAccepting(true);
-    if (this.state === 'unbound') return this.bind(port, host, onListening);
-    if (onListening) {
-      if (this.state === 'bound') process.nextTick(onListening);
-      else this.once('listening', onListening);
+    if (this.state === 'unbound') {
+      return this.doBindCall(port, host ?? '::', host === undefined && !ipv6Only, cb, ipv6Only);
+    }
+    if (cb) {
+      if (this.state === 'bound') process.nextTick(cb);
+      else this.once('listening', cb);
     }
     return this;
   }
 
-  /** Open a connection to `port` on `host` (default 127.0.0.1) from this port; binds first if needed. */
-  connect(port: number, host = '127.0.0.1', opts: SocketOptions = {}): Socket {
-    const socket = new Socket(this, host, port, true, { ...this.socketOptions, ...opts });
-    this.connections.push(socket);
-    if (this.closeRequested || this.state === 'closed') {
-      process.nextTick(() => socket.fail(new LocalError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Socket is closed')));
-      return socket;
-    }
-    const start = (address: string): void => {
-      if (socket.destroyed) return;
-      const target = this.mapAddress(address);
-      if (target === null) {
-        socket.fail(new LocalError('EAFNOSUPPORT', `cannot reach ${address} from an ${this.family} socket`));
-        return;
-      }
-      socket.attach(this.endpoint.connect(port, target));
-    };
-    const resolved = (address: string): void => {
-      if (this.state === 'bound') start(address);
-      else {
-        if (this.state === 'unbound') this.startBind(0, isIP(address) === 6 ? '::' : '0.0.0.0');
-        this.afterBind.push((err) => (err ? socket.fail(err) : start(address)));
-      }
-    };
-    if (isIP(host) !== 0) resolved(host);
-    else {
-      const family = this.state === 'unbound' ? 0 : this.family === 'IPv6' ? 6 : 4;
-      // IPv4 first for a name like 'localhost', as utp-native (IPv4 only) would reach it.
-      dns.lookup(host, { family, verbatim: false }, (err, ip) => {
-        if (err) socket.fail(err);
-        else resolved(ip);
-      });
-    }
+  /**
+   * Open a connection to `port` on `host` (default 127.0.0.1) from this port; binds first if
+   * needed. `connect(port, [host], [options], [cb])` or `connect({ port, host, … }, [cb])`; the
+   * callback is a 'connect' listener.
+   */
+  connect(port: number | string, host?: string, connectListener?: () => void): Socket;
+  connect(
+    port: number | string,
+    host: string | undefined,
+    options: Omit<ConnectOptions, 'port' | 'host'>,
+    connectListener?: () => void,
+  ): Socket;
+  connect(port: number | string, connectListener?: () => void): Socket;
+  connect(options: ConnectOptions, connectListener?: () => void): Socket;
+  connect(...args: unknown[]): Socket {
+    const target = normalizeConnectArgs(args);
+    const o = target.options;
+    // Options of this connection only: the port's own were fixed when it was created.
+    const perConnection = Object.keys(o).length === 0 ? this.config : resolveConfig({ ...o, port: undefined });
+    const socket = createSocket(
+      perConnection === this.config || o.allowHalfOpen === undefined
+        ? this.config
+        : { ...this.config, allowHalfOpen: perConnection.allowHalfOpen },
+    );
+    this.adopt(socket, target, perConnection === this.config ? undefined : perConnection.connection);
     return socket;
   }
 
@@ -240,7 +340,7 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     const resolved = (address: string): void => {
       if (this.state === 'bound') go(address);
       else {
-        if (this.state === 'unbound') this.startBind(0, isIP(address) === 6 ? '::' : '0.0.0.0');
+        if (this.state === 'unbound') this.startBind(0, isIP(address) === 6 ? '::' : '0.0.0.0', false);
         // The caller may reuse its buffer once send() returns; this one waits for bind.
         const copy = Uint8Array.prototype.slice.call(buf, offset, offset + length);
         buf = copy;
@@ -250,14 +350,14 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     };
     if (isIP(host) !== 0) resolved(host);
     else {
-      dns.lookup(host, { family: this.family === 'IPv6' ? 6 : 4 }, (err, ip) => {
+      dns.lookup(host, { family: this.lookupFamily() }, (err, ip) => {
         if (err) done(err);
         else resolved(ip);
       });
     }
   }
 
-  /** Throws when not bound, like dgram. */
+  /** Throws when not bound, like dgram (net's server.address() returns null instead). */
   address(): AddressInfo {
     if (this.state !== 'bound') throw new LocalError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Socket not bound');
     return this.udp.address();
@@ -276,15 +376,39 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     return this.udp.getSendBufferSize();
   }
 
+  /**
+   * utp-native's: the kernel receive buffer in bytes (now if bound, else at bind). Returns the size
+   * the kernel reports once bound (Linux doubles the request).
+   */
+  setRecvBufferSize(size: number): number {
+    checkBufferSize(size);
+    this.udp.setRecvBufferSize(size);
+    return this.state === 'bound' ? this.udp.getRecvBufferSize() : size;
+  }
+
+  setSendBufferSize(size: number): number {
+    checkBufferSize(size);
+    this.udp.setSendBufferSize(size);
+    return this.state === 'bound' ? this.udp.getSendBufferSize() : size;
+  }
+
+  /** utp-native's (and dgram's): the IP time-to-live of outgoing datagrams, 1–255. */
+  setTTL(ttl: number): number {
+    if (typeof ttl !== 'number') throw invalidArgType('ttl', 'of type number', ttl);
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw outOfRange('ttl', '>= 1 && <= 255', ttl);
+    this.udp.setTTL(ttl);
+    return ttl;
+  }
+
   ref(): this {
-    this.udp.ref();
-    this.driver.ref();
+    this.ownRef = true;
+    this.applyRef();
     return this;
   }
 
   unref(): this {
-    this.udp.unref();
-    this.driver.unref();
+    this.ownRef = false;
+    this.applyRef();
     return this;
   }
 
@@ -301,8 +425,15 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     this.closeRequested = true;
     this.setAccepting(false);
     this.emit('closing');
+    this.applyRef();
     this.closeMaybe();
     return this;
+  }
+
+  /** `await using server = createServer()`: close() and wait for 'close'. */
+  [Symbol.asyncDispose](): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    return new Promise((resolve) => this.close(() => resolve()));
   }
 
   /** Accepted connections, ending when close() is called. See Server for the details. */
@@ -312,22 +443,134 @@ export class UtpSocket extends EventEmitter implements SocketHost {
 
   // ---------------------------------------------------------------- SocketHost
 
+  /** @internal */
   kick(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(this.onTick);
   }
 
+  /** @internal */
   release(socket: Socket): void {
     const i = this.connections.indexOf(socket);
-    if (i >= 0) this.connections.splice(i, 1);
+    if (i >= 0) {
+      this.connections.splice(i, 1);
+      if (!socket.isRefed) this.unrefedSockets--;
+    }
     if (this.accepting && this.maxConnections > 0 && this.connections.length < this.maxConnections) {
       this.endpoint.onConnection = (conn) => this.onConnection(conn);
     }
+    this.applyRef();
     this.closeMaybe();
   }
 
+  /** @internal */
+  refChanged(socket: Socket, refed: boolean): void {
+    if (!this.connections.includes(socket)) return;
+    this.unrefedSockets += refed ? -1 : 1;
+    this.applyRef();
+  }
+
   // ---------------------------------------------------------------- internals
+
+  /** @internal Start `socket`'s connection to `target` from this port (connect(), and new Socket().connect()). */
+  adopt(socket: Socket, target: ConnectTarget, config: ConnectionConfig | undefined): void {
+    const { port, host, options } = target;
+    socket.init(this, host, port, true);
+    this.connections.push(socket);
+    if (!socket.isRefed) this.unrefedSockets++;
+    this.applyRef();
+    if (target.callback) socket.once('connect', target.callback);
+    if (options.timeout !== undefined) socket.setTimeout(options.timeout);
+    const signal = checkSignal(options.signal, 'options.signal');
+    if (signal !== undefined) socket.abortOn(signal);
+    if (this.closeRequested && !this.oneOff) {
+      process.nextTick(() => socket.fail(new LocalError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Socket is closed')));
+      return;
+    }
+    if (this.state === 'closed') {
+      process.nextTick(() => socket.fail(new LocalError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Socket is closed')));
+      return;
+    }
+    const start = (address: string): void => {
+      if (socket.destroyed) return;
+      const to = this.mapAddress(address);
+      if (to === null) {
+        socket.fail(new LocalError('EAFNOSUPPORT', `cannot reach ${address} from an ${this.family} socket`));
+        return;
+      }
+      if (!this.oneOff) {
+        socket.attach(this.endpoint.connect(port, to, config));
+        return;
+      }
+      // One peer only: connect the UDP socket, so the kernel reports the peer's port closed.
+      this.udp.connect(port, to).then(
+        () => {
+          if (!socket.destroyed) socket.attach(this.endpoint.connect(port, to, config));
+        },
+        (err: Error) => socket.fail(err),
+      );
+    };
+    const resolved = (address: string): void => {
+      if (this.state === 'bound') start(address);
+      else {
+        if (this.state === 'unbound') {
+          const local = options.localAddress ?? (isIP(address) === 6 ? '::' : '0.0.0.0');
+          this.startBind(options.localPort ?? 0, local, false);
+        }
+        this.afterBind.push((err) => (err ? socket.fail(err) : start(address)));
+      }
+    };
+    if (isIP(host) !== 0) resolved(host);
+    else {
+      const lookup = options.lookup ?? (dns.lookup as unknown as LookupFunction);
+      const family = options.family ?? this.lookupFamily();
+      // IPv4 first for a name like 'localhost', as utp-native (IPv4 only) would reach it.
+      lookup(host, { family, verbatim: false } as LookupOneOptions, (err, ip, addressFamily) => {
+        socket.emit('lookup', err, ip, addressFamily, host);
+        if (err) socket.fail(err);
+        else resolved(ip);
+      });
+    }
+  }
+
+  private doBindCall(
+    port: number,
+    host: string,
+    dualStack: boolean,
+    cb: (() => void) | undefined,
+    ipv6Only = false,
+  ): this {
+    if (cb) this.once('listening', cb);
+    this.explicitBind = true;
+    if (this.closeRequested || this.state === 'closed') {
+      process.nextTick(() => this.emit('error', new LocalError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Socket is closed')));
+      return this;
+    }
+    if (this.state !== 'unbound') {
+      process.nextTick(() => this.emit('error', new LocalError('ERR_SOCKET_ALREADY_BOUND', 'Socket already bound')));
+      return this;
+    }
+    this.startBind(port, host, dualStack, ipv6Only);
+    return this;
+  }
+
+  private applyRef(): void {
+    if (this.state === 'closed') return;
+    const want = (this.ownRef && !this.closeRequested) || this.connections.length > this.unrefedSockets;
+    if (want) {
+      this.udp.ref();
+      this.driver.ref();
+    } else {
+      this.udp.unref();
+      this.driver.unref();
+    }
+  }
+
+  private lookupFamily(): 0 | 4 | 6 {
+    if (this.state === 'unbound' || this.dualStack) return 0;
+    return this.family === 'IPv6' ? 6 : 4;
+  }
 
   private setAccepting(on: boolean): void {
     this.accepting = on;
@@ -335,12 +578,14 @@ export class UtpSocket extends EventEmitter implements SocketHost {
   }
 
   private onConnection(conn: Connection): void {
-    const socket = new Socket(this, conn.remoteAddress, conn.remotePort, false, this.socketOptions);
+    const socket = createSocket(this.config);
+    socket.init(this, conn.remoteAddress, conn.remotePort, false);
     this.connections.push(socket);
     socket.attach(conn);
     if (this.maxConnections > 0 && this.connections.length >= this.maxConnections) {
       this.endpoint.onConnection = undefined;
     }
+    if (this.config.pauseOnConnect) socket.pause();
     this.safeEmit('connection', socket);
   }
 
@@ -364,24 +609,26 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     }
   }
 
-  private startBind(port: number, address: string): void {
+  private startBind(port: number, address: string, dualStack: boolean, ipv6Only = false): void {
     this.state = 'binding';
     if (isIP(address) !== 0) {
-      this.doBind(port, address);
+      this.doBind(port, address, dualStack, ipv6Only);
       return;
     }
     dns.lookup(address, (err, ip) => {
       if (err) this.bindFailed(err);
-      else this.doBind(port, ip);
+      else this.doBind(port, ip, false, ipv6Only);
     });
   }
 
-  private doBind(port: number, address: string): void {
-    this.udp.bind(port, address).then(
+  private doBind(port: number, address: string, dualStack: boolean, ipv6Only: boolean): void {
+    this.udp.bind(port, address, ipv6Only).then(
       () => {
         if (this.state !== 'binding') return;
         this.state = 'bound';
         this.family = this.udp.address().family === 'IPv6' ? 'IPv6' : 'IPv4';
+        this.dualStack = this.family === 'IPv6' && address === '::' && !ipv6Only;
+        this.applyRef();
         this.runAfterBind(null);
         // Out of the promise chain: a throwing listener is an uncaught exception, not a rejection.
         process.nextTick(() => {
@@ -389,7 +636,14 @@ export class UtpSocket extends EventEmitter implements SocketHost {
           this.closeMaybe();
         });
       },
-      (err: Error) => process.nextTick(() => this.bindFailed(err)),
+      (err: NodeJS.ErrnoException) => {
+        // No IPv6 on this host: listen on IPv4 alone, as net does.
+        if (dualStack && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL') && this.state === 'binding') {
+          this.doBind(port, '0.0.0.0', false, false);
+          return;
+        }
+        process.nextTick(() => this.bindFailed(err));
+      },
     );
   }
 
@@ -403,6 +657,7 @@ export class UtpSocket extends EventEmitter implements SocketHost {
 
   private runAfterBind(err: Error | null): void {
     const list = this.afterBind;
+    if (list.length === 0) return;
     this.afterBind = [];
     for (const fn of list) fn(err);
   }
@@ -413,7 +668,7 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     if (this.family === 'IPv4') return v === 4 ? address : null;
     if (v === 6) return address;
     // A dual-stack IPv6 socket reaches IPv4 peers, and sees them, as IPv4-mapped addresses.
-    return v === 4 ? `::ffff:${address}` : null;
+    return v === 4 && this.dualStack ? `::ffff:${address}` : null;
   }
 
   private closeMaybe(): void {
@@ -421,7 +676,9 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     if (this.connections.length > 0) return;
     this.state = 'closed';
     this.endpoint.close(true);
-    this.runAfterBind(new LocalError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Socket is closed'));
+    if (this.afterBind.length > 0) {
+      this.runAfterBind(new LocalError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Socket is closed'));
+    }
     // Whatever the last connections queued (a final ack, a FIN) goes out before the port closes.
     this.endpoint.flush();
     this.driver.close();
@@ -429,17 +686,187 @@ export class UtpSocket extends EventEmitter implements SocketHost {
     const close = (): void => {
       this.udp.close().then(() => this.emit('close'));
     };
-    if (this.lingerMs > 0 && this.udp.stats.received > 0) {
+    if (this.config.lingerMs > 0 && this.udp.stats.received > 0) {
       // TIME_WAIT: late packets from the peer (a retransmitted FIN whose ack was lost, data after
       // our destroy) still get an answer instead of silence; the port no longer holds the process.
       this.udp.unref();
-      setTimeout(close, this.lingerMs).unref();
+      setTimeout(close, this.config.lingerMs).unref();
       return;
     }
     // dgram resolves even an IP literal on the next tick before it sends: closing now would drop
     // those last datagrams, so the port closes one turn later.
     setImmediate(close);
   }
+}
+
+/** A UtpSocket for one connection out (connect(), new Socket().connect()): closes after it. */
+function openOneOff(socket: Socket, target: ConnectTarget, config: ResolvedConfig): void {
+  presetConfig = { config, oneOff: true };
+  let udp: UtpSocket;
+  try {
+    udp = new UtpSocket();
+  } finally {
+    presetConfig = undefined;
+  }
+  udp.adopt(socket, target, undefined);
+  // Closing only stops accepting; the port stays open until its one connection has ended.
+  udp.close();
+}
+
+/**
+ * net's `connect()`: `connect(port, [host], [cb])`, `connect({ port, host, … }, [cb])`, and
+ * utp-native's `connect(port, [host])`; utpx also takes `connect(port, host, options, [cb])`.
+ * From a UDP port of its own, which closes when the connection ends (as utp-native's `connect`),
+ * after answering late packets for a while without holding the process open. The default host is
+ * 127.0.0.1.
+ */
+export function connect(port: number | string, host?: string, connectListener?: () => void): Socket;
+export function connect(
+  port: number | string,
+  host: string | undefined,
+  options: Omit<ConnectOptions, 'port' | 'host'>,
+  connectListener?: () => void,
+): Socket;
+export function connect(port: number | string, connectListener?: () => void): Socket;
+export function connect(options: ConnectOptions, connectListener?: () => void): Socket;
+export function connect(...args: unknown[]): Socket {
+  const target = normalizeConnectArgs(args);
+  const config = resolveConfig({ lingerMs: ONE_OFF_LINGER_MS, ...target.options, port: undefined });
+  const socket = createSocket(config);
+  openOneOff(socket, target, config);
+  return socket;
+}
+
+registerOneOffConnect((socket, args, config) => {
+  const target = normalizeConnectArgs(args);
+  const withLinger = config.lingerMs > 0 ? config : { ...config, lingerMs: ONE_OFF_LINGER_MS };
+  openOneOff(socket, target, withLinger);
+});
+
+function normalizeConnectArgs(args: unknown[]): ConnectTarget {
+  const first = args[0];
+  let options: Record<string, unknown> = {};
+  let port: unknown;
+  let host: unknown;
+  let callback: unknown;
+  if (typeof first === 'object' && first !== null) {
+    options = first as Record<string, unknown>;
+    if (options.path !== undefined) {
+      throw invalidArgValue('options.path', options.path, 'is an IPC path; utpx has no IPC (use a port)');
+    }
+    if (options.port === undefined) throw missingArgs('"options.port"');
+    port = options.port;
+    host = options.host;
+    callback = args[1];
+  } else {
+    if (first === undefined) throw missingArgs('"options" or "port"');
+    port = first;
+    for (let i = 1; i < args.length; i++) {
+      const a = args[i];
+      if (a === undefined || a === null) continue;
+      if (typeof a === 'function') callback = a;
+      else if (typeof a === 'string' && i === 1) host = a;
+      else if (typeof a === 'object' && i <= 2) options = a as Record<string, unknown>;
+      else throw invalidArgType(i === 1 ? 'host' : 'options', i === 1 ? 'of type string' : 'of type object', a);
+    }
+    if (options.host !== undefined && host === undefined) host = options.host;
+  }
+  const p = checkPort(port, 'port', false);
+  const h = host === undefined || host === null ? '127.0.0.1' : checkHost(host, 'options.host');
+  if (callback !== undefined && typeof callback !== 'function') {
+    throw invalidArgType('connectListener', 'of type function', callback);
+  }
+  checkConnectOptions(options);
+  return {
+    port: p,
+    host: h,
+    options: options as Partial<ConnectOptions>,
+    callback: callback as (() => void) | undefined,
+  };
+}
+
+function checkConnectOptions(o: Record<string, unknown>): void {
+  if (o.family !== undefined && o.family !== 0 && o.family !== 4 && o.family !== 6) {
+    throw invalidArgValue('options.family', o.family, 'must be one of: 0, 4, 6');
+  }
+  if (o.lookup !== undefined && typeof o.lookup !== 'function') {
+    throw invalidArgType('options.lookup', 'of type function', o.lookup);
+  }
+  if (o.localAddress !== undefined && (typeof o.localAddress !== 'string' || isIP(o.localAddress) === 0)) {
+    throw invalidArgValue('options.localAddress', o.localAddress, 'must be an IP address');
+  }
+  if (o.localPort !== undefined) checkPort(o.localPort, 'options.localPort', true);
+  if (o.timeout !== undefined) {
+    if (typeof o.timeout !== 'number') throw invalidArgType('options.timeout', 'of type number', o.timeout);
+    if (!(o.timeout >= 0) || !Number.isFinite(o.timeout)) {
+      throw outOfRange('options.timeout', 'a non-negative finite number', o.timeout);
+    }
+  }
+  checkSignal(o.signal, 'options.signal');
+}
+
+function normalizeListenArgs(args: unknown[]): {
+  port: number;
+  host: string | undefined;
+  backlog: number | undefined;
+  ipv6Only: boolean;
+  signal: AbortSignal | undefined;
+  cb: (() => void) | undefined;
+} {
+  const rest = [...args];
+  while (rest.length > 0 && rest.at(-1) === undefined) rest.pop();
+  let cb: unknown = typeof rest.at(-1) === 'function' ? rest.pop() : undefined;
+  const first = rest[0];
+  let port: unknown;
+  let host: unknown;
+  let backlog: unknown;
+  let ipv6Only: unknown;
+  let signal: AbortSignal | undefined;
+  if (typeof first === 'object' && first !== null) {
+    const o = first as Record<string, unknown>;
+    if (o.path !== undefined)
+      throw invalidArgValue('options.path', o.path, 'is an IPC path; utpx has no IPC (use a port)');
+    if (o.fd !== undefined || o.handle !== undefined || o._handle !== undefined) {
+      throw invalidArgValue('options', first, 'is a handle or file descriptor; utpx listens on a port');
+    }
+    port = o.port;
+    host = o.host;
+    backlog = o.backlog;
+    ipv6Only = o.ipv6Only;
+    signal = checkSignal(o.signal, 'options.signal');
+    if (cb === undefined && typeof rest[1] === 'function') cb = rest[1];
+  } else {
+    port = first;
+    // net: listen(port, host, backlog) or listen(port, backlog).
+    if (typeof rest[1] === 'number') backlog = rest[1];
+    else {
+      host = rest[1];
+      backlog = rest[2];
+    }
+  }
+  const p = port === undefined || port === null ? 0 : checkPort(port, 'options.port', true);
+  const h = host === undefined || host === null ? undefined : checkHost(host, 'options.host');
+  if (backlog !== undefined && backlog !== null) {
+    if (typeof backlog !== 'number') throw invalidArgType('backlog', 'of type number', backlog);
+    if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535)
+      throw outOfRange('backlog', '>= 1 && <= 65535', backlog);
+  }
+  if (ipv6Only !== undefined && typeof ipv6Only !== 'boolean')
+    throw invalidArgType('options.ipv6Only', 'of type boolean', ipv6Only);
+  if (cb !== undefined && typeof cb !== 'function') throw invalidArgType('callback', 'of type function', cb);
+  return {
+    port: p,
+    host: h,
+    backlog: (backlog ?? undefined) as number | undefined,
+    ipv6Only: ipv6Only === true,
+    signal,
+    cb: cb as (() => void) | undefined,
+  };
+}
+
+function checkBufferSize(size: unknown): void {
+  if (typeof size !== 'number') throw invalidArgType('size', 'of type number', size);
+  if (!Number.isInteger(size) || size < 1 || size > 0x7fffffff) throw outOfRange('size', '>= 1 && <= 2147483647', size);
 }
 
 function noop(): void {}

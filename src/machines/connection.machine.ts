@@ -1,26 +1,26 @@
 /**
- * The uTP connection lifecycle as an XState v5 statechart.
+ * The uTP connection lifecycle as an XState v5 statechart — the one owner of the lifecycle.
  *
- * The chart holds names only: every action, guard and delay below is a small function that calls
- * the protocol core (src/core/connection.ts) or reads the configuration. Per-packet work (data,
- * acks, retransmissions, LEDBAT) never passes through here; the core raises the few events that
- * change the lifecycle: SYN_ACKED, PEER_ACKED, FIN_RECEIVED, EOF_DELIVERED, FIN_ACKED,
- * RESET_RECEIVED and RTO_FIRED.
+ * The chart holds names and plain data only. Its context is configuration and counters; it never
+ * touches the protocol core. What it wants done it emits as an effect (`actor.on(type, …)`), and the
+ * glue (src/machines/connection.ts) carries each effect out on the core: send the SYN, accept a SYN,
+ * queue the FIN, send a RST, check liveness, and finally close. The core, in turn, reports what it
+ * saw as events: SYN_ACKED, PEER_ACKED, FIN_RECEIVED, EOF_DELIVERED, FIN_ACKED, RESET_RECEIVED,
+ * RTO_FIRED and PEER_IDLE. Per-packet work (data, acks, retransmissions, LEDBAT) never passes
+ * through here.
  *
- * Final states say how the connection ended: closed, reset, timedOut, refused or destroyed.
+ * So the chart runs alone, with no core at all: give it a SimulatedClock and send it events
+ * (test/unit/machines/chart.test.ts does).
+ *
+ * Final states say how the connection ended: closed, reset, timedOut, refused or destroyed; the
+ * output adds the error code and whether the end was clean (nothing lost either way).
  */
-import { and, assign, setup, stateIn } from 'xstate';
-import type { ConnectionCore, SynAnswered } from '../core/connection.js';
+import { and, assign, emit, setup, stateIn } from 'xstate';
+import type { SynAnswered } from '../core/connection.js';
 
 export type Outcome = 'closed' | 'reset' | 'timedOut' | 'refused' | 'destroyed';
 
-/** What the chart tells its owner; the owner turns these into stream events. */
-export interface ConnectionHost {
-  onConnected(): void;
-  onReadEnd(): void;
-  onClosed(outcome: Outcome, code: string | undefined): void;
-}
-
+/** Lifecycle settings: plain numbers, in milliseconds as XState's delays are. */
 export interface LifecycleConfig {
   /** First SYN retransmission timeout, ms (doubles on every retry). */
   synRtoMs: number;
@@ -36,6 +36,8 @@ export interface LifecycleConfig {
    * keep this well above that.
    */
   idleTimeoutMs: number;
+  /** Consecutive retransmission timeouts survived; the next one ends the connection (libutp: 4). */
+  maxRetransmits: number;
 }
 
 export const DEFAULT_LIFECYCLE: LifecycleConfig = {
@@ -47,19 +49,15 @@ export const DEFAULT_LIFECYCLE: LifecycleConfig = {
   // keep-alive messages (libtorrent's uTP sends no keepalives of its own, so an idle libtorrent
   // peer is heard only through its application).
   idleTimeoutMs: 300_000,
+  maxRetransmits: 4,
 };
 
 export interface ConnectionInput {
-  core: ConnectionCore;
-  host: ConnectionHost;
-  /** µs clock, the same the core is driven with. */
-  now: () => number;
-  /** 16-bit random numbers for connection ids and initial sequence numbers. */
-  random16: () => number;
   config: LifecycleConfig;
 }
 
-export interface ConnectionContext extends ConnectionInput {
+export interface ConnectionContext {
+  readonly config: LifecycleConfig;
   synRtoMs: number;
   synAttempts: number;
   endRequested: boolean;
@@ -67,6 +65,14 @@ export interface ConnectionContext extends ConnectionInput {
   code: string | undefined;
   /** Set on entering a final state. */
   outcome: Outcome | undefined;
+}
+
+/** How the connection ended: what the machine's output and its `finished` effect carry. */
+export interface ConnectionOutput {
+  outcome: Outcome;
+  code: string | undefined;
+  /** Nothing was lost either way: a close, or a destroy() without an error. */
+  clean: boolean;
 }
 
 export type ConnectionEvent =
@@ -84,60 +90,72 @@ export type ConnectionEvent =
   | { type: 'EOF_DELIVERED' }
   | { type: 'FIN_ACKED' }
   | { type: 'RESET_RECEIVED' }
-  | { type: 'RTO_FIRED'; count: number; finOnly?: boolean };
+  | { type: 'RTO_FIRED'; count: number; finOnly?: boolean }
+  /** Nothing heard from the peer for idleTimeoutMs (the core's answer to a `livenessTick`). */
+  | { type: 'PEER_IDLE' };
+
+/** What the chart asks of its owner; the glue carries each out on the core or the application. */
+export type ConnectionEffect =
+  | { type: 'sendSyn' }
+  | { type: 'acceptSyn'; packet: Uint8Array; initialSeq: number | undefined; answered: SynAnswered | undefined }
+  | { type: 'queueFin' }
+  | { type: 'sendFinOnce' }
+  | { type: 'sendReset' }
+  /** Time to send a keepalive if nothing went out for keepaliveMs, and to check idleTimeoutMs. */
+  | { type: 'livenessTick' }
+  | { type: 'connected' }
+  | { type: 'readEnded' }
+  | ({ type: 'finished' } & ConnectionOutput);
 
 const LIVENESS_FLOOR_MS = 10;
+
+function isClean(outcome: Outcome, code: string | undefined): boolean {
+  return outcome === 'closed' || (outcome === 'destroyed' && code === undefined);
+}
 
 export const connectionMachine = setup({
   types: {
     context: {} as ConnectionContext,
     events: {} as ConnectionEvent,
     input: {} as ConnectionInput,
-    output: {} as { outcome: Outcome; code: string | undefined },
+    output: {} as ConnectionOutput,
+    emitted: {} as ConnectionEffect,
   },
   actions: {
-    sendSyn: ({ context }) => {
-      context.synAttempts++;
-      // The endpoint assigned the ids; the initial seq_nr is drawn for the first SYN only.
-      context.core.sendSyn(context.now(), context.random16());
-    },
+    countSyn: assign({ synAttempts: ({ context }) => context.synAttempts + 1 }),
+    sendSyn: emit({ type: 'sendSyn' }),
     backoffSyn: assign({ synRtoMs: ({ context }) => context.synRtoMs * 2 }),
-    acceptSyn: ({ context, event }) => {
-      if (event.type !== 'SYN') return;
-      context.core.acceptSyn(context.now(), event.packet, event.initialSeq ?? context.random16(), event.answered);
-    },
+    acceptSyn: emit(({ event }) => {
+      const syn = event as Extract<ConnectionEvent, { type: 'SYN' }>;
+      return { type: 'acceptSyn', packet: syn.packet, initialSeq: syn.initialSeq, answered: syn.answered } as const;
+    }),
     requestEnd: assign({ endRequested: true }),
-    queueFin: ({ context }) => context.core.queueFin(),
-    sendFinOnce: ({ context }) => context.core.sendFinOnce(context.now()),
-    sendReset: ({ context }) => context.core.sendReset(context.now()),
-    sendKeepalive: ({ context }) => {
-      const now = context.now();
-      if (now - context.core.lastSentAt >= context.config.keepaliveMs * 1000) context.core.sendKeepalive(now);
-    },
-    notifyConnected: ({ context }) => context.host.onConnected(),
-    notifyReadEnd: ({ context }) => context.host.onReadEnd(),
-    recordCode: assign({ code: (_, params: { code: string }) => params.code }),
+    queueFin: emit({ type: 'queueFin' }),
+    sendFinOnce: emit({ type: 'sendFinOnce' }),
+    sendReset: emit({ type: 'sendReset' }),
+    livenessTick: emit({ type: 'livenessTick' }),
+    notifyConnected: emit({ type: 'connected' }),
+    notifyReadEnd: emit({ type: 'readEnded' }),
+    /** The one failure action: record the error code the connection ends with. */
+    fail: assign({ code: (_, params: { code: string }) => params.code }),
     recordDestroyCode: assign({
       code: ({ context, event }) => (event.type === 'DESTROY' ? event.code : context.code),
     }),
-    recordOutcome: assign({ outcome: (_, params: { outcome: Outcome }) => params.outcome }),
-    finish: ({ context }) => {
-      const clean = context.outcome === 'closed' || (context.outcome === 'destroyed' && context.code === undefined);
-      context.core.close(context.now(), clean);
-      context.host.onClosed(context.outcome ?? 'destroyed', context.code);
-    },
+    /** Every final state's entry: record how it ended and tell the owner, who closes the core. */
+    end: assign({ outcome: (_, params: { outcome: Outcome }) => params.outcome }),
+    finished: emit(({ context }) => {
+      const outcome = context.outcome ?? 'destroyed';
+      return { type: 'finished', outcome, code: context.code, clean: isClean(outcome, context.code) } as const;
+    }),
   },
   guards: {
     canRetrySyn: ({ context }) => context.synAttempts <= context.config.synRetries,
     endRequested: ({ context }) => context.endRequested,
     hasError: ({ event }) => event.type === 'DESTROY' && event.code !== undefined,
+    retransmitLimitReached: ({ context, event }) =>
+      event.type === 'RTO_FIRED' && event.count > context.config.maxRetransmits,
     /** libtorrent's own give-up point for a FIN: 2 resends (utp_fin_resends). */
     peerGoneAfterFin: ({ event }) => event.type === 'RTO_FIRED' && event.finOnly === true && event.count >= 2,
-    retransmitLimitReached: ({ context, event }) =>
-      event.type === 'RTO_FIRED' && event.count > context.core.retransmitLimit,
-    idleTooLong: ({ context }) =>
-      context.config.idleTimeoutMs > 0 &&
-      context.now() - context.core.lastReceivedAt >= context.config.idleTimeoutMs * 1000,
   },
   delays: {
     synRto: ({ context }) => context.synRtoMs,
@@ -153,14 +171,17 @@ export const connectionMachine = setup({
   id: 'utp',
   initial: 'idle',
   context: ({ input }) => ({
-    ...input,
+    config: input.config,
     synRtoMs: input.config.synRtoMs,
     synAttempts: 0,
     endRequested: false,
     code: undefined,
     outcome: undefined,
   }),
-  output: ({ context }) => ({ outcome: context.outcome ?? 'destroyed', code: context.code }),
+  output: ({ context }) => {
+    const outcome = context.outcome ?? 'destroyed';
+    return { outcome, code: context.code, clean: isClean(outcome, context.code) };
+  },
   states: {
     idle: {
       on: {
@@ -172,22 +193,22 @@ export const connectionMachine = setup({
     connecting: {
       initial: 'synSent',
       after: {
-        connectTimeout: { target: 'timedOut', actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } } },
+        connectTimeout: { target: 'timedOut', actions: { type: 'fail', params: { code: 'ETIMEDOUT' } } },
       },
       states: {
         synSent: {
-          entry: 'sendSyn',
+          entry: ['countSyn', 'sendSyn'],
           after: {
             synRto: [
               { guard: 'canRetrySyn', target: 'synSent', reenter: true, actions: 'backoffSyn' },
-              { target: '#utp.timedOut', actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } } },
+              { target: '#utp.timedOut', actions: { type: 'fail', params: { code: 'ETIMEDOUT' } } },
             ],
           },
         },
       },
       on: {
         SYN_ACKED: { target: 'connected', actions: 'notifyConnected' },
-        RESET_RECEIVED: { target: 'refused', actions: { type: 'recordCode', params: { code: 'ECONNREFUSED' } } },
+        RESET_RECEIVED: { target: 'refused', actions: { type: 'fail', params: { code: 'ECONNREFUSED' } } },
         END: { actions: 'requestEnd' },
         DESTROY: { target: 'destroyed', actions: ['recordDestroyCode', 'sendReset'] },
       },
@@ -199,11 +220,11 @@ export const connectionMachine = setup({
       after: {
         // A quiet libutp initiator sends nothing until it has data or its keepalive is due, so
         // the bound waits for one keepalive interval plus the connect timeout before giving up.
-        halfOpenTimeout: { target: 'timedOut', actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } } },
+        halfOpenTimeout: { target: 'timedOut', actions: { type: 'fail', params: { code: 'ETIMEDOUT' } } },
       },
       on: {
         PEER_ACKED: { target: 'connected', actions: 'notifyConnected' },
-        RESET_RECEIVED: { target: 'reset', actions: { type: 'recordCode', params: { code: 'ECONNRESET' } } },
+        RESET_RECEIVED: { target: 'reset', actions: { type: 'fail', params: { code: 'ECONNRESET' } } },
         END: { actions: ['requestEnd', 'queueFin'] },
         DESTROY: [
           { guard: 'hasError', target: 'destroyed', actions: ['recordDestroyCode', 'sendReset'] },
@@ -241,16 +262,9 @@ export const connectionMachine = setup({
           initial: 'alive',
           states: {
             alive: {
-              after: {
-                livenessTick: [
-                  {
-                    guard: 'idleTooLong',
-                    target: '#utp.timedOut',
-                    actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } },
-                  },
-                  { target: 'alive', reenter: true, actions: 'sendKeepalive' },
-                ],
-              },
+              // Each tick the core sends a keepalive if nothing went out for keepaliveMs, and
+              // answers PEER_IDLE if nothing came in for idleTimeoutMs.
+              after: { livenessTick: { target: 'alive', reenter: true, actions: 'livenessTick' } },
             },
           },
         },
@@ -260,7 +274,8 @@ export const connectionMachine = setup({
         target: 'closed',
       },
       on: {
-        RESET_RECEIVED: { target: 'reset', actions: { type: 'recordCode', params: { code: 'ECONNRESET' } } },
+        RESET_RECEIVED: { target: 'reset', actions: { type: 'fail', params: { code: 'ECONNRESET' } } },
+        PEER_IDLE: { target: 'timedOut', actions: { type: 'fail', params: { code: 'ETIMEDOUT' } } },
         RTO_FIRED: [
           // Both sides' data and the peer's FIN arrived; only our FIN is unacked, twice over. A
           // libtorrent peer deletes its socket once its own FIN is acked and never answers ours:
@@ -276,7 +291,7 @@ export const connectionMachine = setup({
           {
             guard: 'retransmitLimitReached',
             target: 'timedOut',
-            actions: { type: 'recordCode', params: { code: 'ETIMEDOUT' } },
+            actions: { type: 'fail', params: { code: 'ETIMEDOUT' } },
           },
         ],
         DESTROY: [
@@ -285,10 +300,10 @@ export const connectionMachine = setup({
         ],
       },
     },
-    closed: { type: 'final', entry: [{ type: 'recordOutcome', params: { outcome: 'closed' } }, 'finish'] },
-    reset: { type: 'final', entry: [{ type: 'recordOutcome', params: { outcome: 'reset' } }, 'finish'] },
-    timedOut: { type: 'final', entry: [{ type: 'recordOutcome', params: { outcome: 'timedOut' } }, 'finish'] },
-    refused: { type: 'final', entry: [{ type: 'recordOutcome', params: { outcome: 'refused' } }, 'finish'] },
-    destroyed: { type: 'final', entry: [{ type: 'recordOutcome', params: { outcome: 'destroyed' } }, 'finish'] },
+    closed: { type: 'final', entry: [{ type: 'end', params: { outcome: 'closed' } }, 'finished'] },
+    reset: { type: 'final', entry: [{ type: 'end', params: { outcome: 'reset' } }, 'finished'] },
+    timedOut: { type: 'final', entry: [{ type: 'end', params: { outcome: 'timedOut' } }, 'finished'] },
+    refused: { type: 'final', entry: [{ type: 'end', params: { outcome: 'refused' } }, 'finished'] },
+    destroyed: { type: 'final', entry: [{ type: 'end', params: { outcome: 'destroyed' } }, 'finished'] },
   },
 });

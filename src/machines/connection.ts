@@ -1,8 +1,13 @@
 /**
  * A connection: the protocol core and its lifecycle actor, wired together. This is what the
- * endpoint demultiplexes to and what the stream and the simulator tests drive. It owns one entry
- * in the endpoint's timer queue for the core's deadlines; the actor's delays go on the same queue
- * through an XState clock adapter, so the whole connection runs on whatever clock the endpoint has.
+ * endpoint demultiplexes to and what the stream and the simulator tests drive.
+ *
+ * The wiring, both ways: facts the core reports (`core.facts`) go to the actor as events after
+ * each input; effects the chart emits (`actor.on`) are carried out on the core here. Neither knows
+ * the other. The connection owns one entry in the endpoint's timer queue for the core's deadlines;
+ * the actor's delays go on the same queue through an XState clock adapter — the one place where
+ * the chart's milliseconds become the core's microseconds — so the whole connection runs on
+ * whatever clock the endpoint has.
  */
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
 
@@ -21,12 +26,15 @@ import {
 import type { TimerHandle, TimerQueue } from '../core/timer-queue.js';
 import type { PacketLayout } from '../wire/codec.js';
 import {
-  type ConnectionHost,
+  type ConnectionEffect,
   connectionMachine,
   DEFAULT_LIFECYCLE,
   type LifecycleConfig,
   type Outcome,
 } from './connection.machine.js';
+
+/** The chart's milliseconds as the core's microseconds. */
+const msToUs = (ms: number): number => ms * 1000;
 
 export interface ConnectionConfig extends ConnectionOptions, Partial<LifecycleConfig> {}
 
@@ -92,13 +100,10 @@ export class Connection {
   readonly remoteAddress: string;
   readonly remotePort: number;
   events: ConnectionEvents = {};
-  outcome: Outcome | undefined;
-  code: string | undefined;
-  connected = false;
-  readEnded = false;
   /** Set by the endpoint while the connection waits in its flush list. */
   flushQueued = false;
   private readonly env: ConnectionEnv;
+  private readonly lifecycle: LifecycleConfig;
   private timer: TimerHandle | undefined;
   private timerAt = 0;
 
@@ -130,36 +135,29 @@ export class Connection {
       needFlush: () => env.needFlush(this),
       trace: packetTrace,
     };
-    this.core = new ConnectionCore(role, hooks, config);
-    const host: ConnectionHost = {
-      onConnected: () => {
-        this.connected = true;
-        this.events.onConnect?.();
-      },
-      onReadEnd: () => {
-        this.readEnded = true;
-        this.events.onEnd?.();
-      },
-      onClosed: (outcome, code) => this.onClosed(outcome, code),
-    };
     const lifecycle: LifecycleConfig = {
       synRtoMs: config.synRtoMs ?? DEFAULT_LIFECYCLE.synRtoMs,
       synRetries: config.synRetries ?? DEFAULT_LIFECYCLE.synRetries,
       connectTimeoutMs: config.connectTimeoutMs ?? DEFAULT_LIFECYCLE.connectTimeoutMs,
       keepaliveMs: config.keepaliveMs ?? DEFAULT_LIFECYCLE.keepaliveMs,
       idleTimeoutMs: config.idleTimeoutMs ?? DEFAULT_LIFECYCLE.idleTimeoutMs,
+      maxRetransmits: config.maxRetransmits ?? DEFAULT_LIFECYCLE.maxRetransmits,
     };
+    this.lifecycle = lifecycle;
+    // The core stops retransmitting past the same limit the chart ends the connection at.
+    this.core = new ConnectionCore(role, hooks, { ...config, maxRetransmits: lifecycle.maxRetransmits });
     const { timers, now } = env;
     const inspect = traceStates(env.inspect, trace, now, this);
     this.actor = createActor(connectionMachine, {
-      input: { core: this.core, host, now, random16: env.random16, config: lifecycle },
+      input: { config: lifecycle },
       ...(inspect ? { inspect } : {}),
       // XState's delays run on the endpoint's timer queue, so simulated time drives them too.
       clock: {
-        setTimeout: (fn: (...args: unknown[]) => void, ms: number) => timers.schedule(now() + ms * 1000, fn),
+        setTimeout: (fn: (...args: unknown[]) => void, ms: number) => timers.schedule(now() + msToUs(ms), fn),
         clearTimeout: (handle: unknown) => timers.cancel(handle as TimerHandle),
       },
     });
+    this.actor.on('*', (effect) => this.onEffect(effect as ConnectionEffect));
     this.actor.start();
   }
 
@@ -168,8 +166,68 @@ export class Connection {
     return this.actor.getSnapshot().value;
   }
 
+  /** The lifecycle reached a final state. */
   get closed(): boolean {
-    return this.outcome !== undefined;
+    return this.actor.getSnapshot().status === 'done';
+  }
+
+  /** How it ended (the chart's output), once closed. */
+  get outcome(): Outcome | undefined {
+    return this.actor.getSnapshot().output?.outcome;
+  }
+
+  /** The error code it ended with (`net`'s names), if any. */
+  get code(): string | undefined {
+    return this.actor.getSnapshot().output?.code;
+  }
+
+  /** In the chart's `connected` state: the handshake completed on both sides, and it has not ended. */
+  get connected(): boolean {
+    return this.actor.getSnapshot().matches('connected');
+  }
+
+  /** The peer's stream has ended and every byte of it was delivered. */
+  get readEnded(): boolean {
+    const snap = this.actor.getSnapshot();
+    return snap.matches({ connected: { receive: 'ended' } }) || snap.output?.outcome === 'closed';
+  }
+
+  /** What the chart asked for, carried out on the core or handed to the owner. */
+  private onEffect(effect: ConnectionEffect): void {
+    const now = this.env.now();
+    const core = this.core;
+    switch (effect.type) {
+      case 'sendSyn':
+        // The endpoint assigned the ids; the initial seq_nr is drawn for the first SYN only.
+        core.sendSyn(now, this.env.random16());
+        break;
+      case 'acceptSyn':
+        core.acceptSyn(now, effect.packet, effect.initialSeq ?? this.env.random16(), effect.answered);
+        break;
+      case 'queueFin':
+        core.queueFin();
+        break;
+      case 'sendFinOnce':
+        core.sendFinOnce(now);
+        break;
+      case 'sendReset':
+        core.sendReset(now);
+        break;
+      case 'livenessTick':
+        core.livenessTick(now, msToUs(this.lifecycle.keepaliveMs), msToUs(this.lifecycle.idleTimeoutMs));
+        // Its answer (PEER_IDLE) goes to the chart after the current step.
+        if (core.facts.length > 0) this.drainFacts();
+        break;
+      case 'connected':
+        this.events.onConnect?.();
+        break;
+      case 'readEnded':
+        this.events.onEnd?.();
+        break;
+      case 'finished':
+        this.onFinished(effect.outcome, effect.code, effect.clean);
+        break;
+    }
   }
 
   get recvId(): number {
@@ -279,10 +337,12 @@ export class Connection {
     }
   }
 
-  private onClosed(outcome: Outcome, code: string | undefined): void {
-    if (this.outcome !== undefined) return;
-    this.outcome = outcome;
-    this.code = code;
+  /**
+   * The chart reached a final state: the core stops (sending the ack it owes after a clean end) and
+   * the owner hears how it ended.
+   */
+  private onFinished(outcome: Outcome, code: string | undefined, clean: boolean): void {
+    this.core.close(this.env.now(), clean);
     this.env.timers.cancel(this.timer);
     this.timer = undefined;
     this.env.released(this);

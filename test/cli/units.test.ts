@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { packetSizeOptions, parseCommand, UsageError } from '../../src/cli/args.js';
 import { describeError } from '../../src/cli/errors.js';
 import { formatLive, formatSummary, Progress } from '../../src/cli/progress.js';
+import { resolveConfig } from '../../src/io/config.js';
 import { ConnectionError } from '../../src/io/errors.js';
 import type { ConnectionTraceRecord, PacketTraceRecord } from '../../src/machines/connection.js';
 import { parseTrace, type Trace, type TraceEvent, traceHeader } from '../../src/trace/format.js';
@@ -64,8 +65,14 @@ describe('parseCommand', () => {
 
   it('maps --max-packet-size to the MTU ceiling, for loopback too, in one place', () => {
     expect(packetSizeOptions(undefined)).toEqual({});
-    expect(packetSizeOptions(1472)).toEqual({ connection: { mtuCeiling: 1472, mtuFloor: 548 }, loopbackMtu: 1472 });
-    expect(packetSizeOptions(300)).toEqual({ connection: { mtuCeiling: 300, mtuFloor: 300 }, loopbackMtu: 300 });
+    expect(packetSizeOptions(1472)).toEqual({ maxPacketSize: 1472 });
+    // What the library makes of it: the ceiling for every peer, loopback too; the floor follows.
+    const loopback = resolveConfig(packetSizeOptions(300));
+    expect(loopback.connection).toMatchObject({ mtuCeiling: 300, mtuFloor: 300 });
+    // Per peer only DPLPMTUD's base, which cannot exceed the ceiling.
+    expect(loopback.connectionFor('127.0.0.1')).toEqual({ packetSize: 300 });
+    expect(resolveConfig(packetSizeOptions(1472)).connectionFor('::1')).toEqual({ packetSize: 1232 });
+    expect(resolveConfig(packetSizeOptions(1472)).connection).toMatchObject({ mtuCeiling: 1472, mtuFloor: 548 });
   });
 });
 

@@ -147,7 +147,7 @@ const LOSSY_RESENDS = 8;
 /** What utpx's side saw: anything but zero in the first two means a libtorrent packet was dropped. */
 function utpxCounters(udp: UtpSocket, sockets: Socket[]): Record<string, number> {
   const sum = (k: 'invalidAcks' | 'retransmits' | 'timeouts' | 'duplicates' | 'mtuProbes' | 'mtuProbesLost') =>
-    sockets.reduce((n, s) => n + (((s.stats() as Record<string, unknown>)[k] as number | undefined) ?? 0), 0);
+    sockets.reduce((n, s) => n + (s.stats()[k] ?? 0), 0);
   return {
     notUtp: udp.endpoint.stats.notUtp,
     invalidAcks: sum('invalidAcks'),

@@ -70,7 +70,7 @@ const isLivenessLoop = (key: string) =>
 
 /** Lifecycle settings under which the real world can produce this path's delays in this order. */
 export function configFor(gp: GeneratedPath): ConnectionConfig {
-  const { events, world } = gp;
+  const { events } = gp;
   const timeoutAt = events.findIndex((e) => isAfter(e, 'connectTimeout'));
   let connectTimeoutMs = 60_000;
   if (timeoutAt >= 0) {
@@ -79,6 +79,7 @@ export function configFor(gp: GeneratedPath): ConnectionConfig {
     connectTimeoutMs = SYN_RTO_MS * (2 ** k - 1) + (SYN_RTO_MS * 2 ** k) / 2;
   }
   const ticks = events.some((e) => isAfter(e, 'livenessTick'));
+  const idle = events.some((e) => e.type === 'PEER_IDLE');
   // The half-open bound is keepalive + connect timeout: keep it short when the path takes it.
   const halfOpen = events.some((e) => isAfter(e, 'halfOpenTimeout'));
   if (halfOpen) {
@@ -89,8 +90,8 @@ export function configFor(gp: GeneratedPath): ConnectionConfig {
     synRetries: 3,
     connectTimeoutMs,
     // Quiet unless the path wants ticks: a stray keepalive or tick would be a step the path lacks.
-    keepaliveMs: ticks && !world.peerSilent ? 2000 : QUIET_MS,
-    idleTimeoutMs: ticks && world.peerSilent ? 4000 : 0,
+    keepaliveMs: ticks ? 2000 : idle ? 3000 : QUIET_MS,
+    idleTimeoutMs: idle ? 4000 : 0,
   };
 }
 
@@ -152,7 +153,9 @@ export function expectedOut(before: ModelSnapshot, event: ModelEvent, after: Mod
     }
     default:
       if (isAfter(event, 'synRto')) return after.matches('timedOut') ? [] : ['SYN'];
-      if (isAfter(event, 'livenessTick')) return after.matches('timedOut') ? [] : ['STATE'];
+      if (isAfter(event, 'livenessTick')) return ['STATE'];
+      // Silent for idleTimeoutMs (4 s): a keepalive at 3 s (keepaliveMs), then PEER_IDLE at the tick past 4 s.
+      if (event.type === 'PEER_IDLE') return ['STATE'];
       return [];
   }
 }
@@ -418,8 +421,10 @@ export class Harness {
           // Nothing reaches the peer: the SYN is retried until the chart gives up.
           this.partition();
         } else if (isAfter(event, 'livenessTick')) {
-          // Peer gone: nothing comes back any more.
-          if (this.config.idleTimeoutMs) this.partition();
+          // A keepalive interval of quiet: the tick sends a keepalive.
+        } else if (event.type === 'PEER_IDLE') {
+          // Peer gone: nothing comes back any more, and the core notices at a liveness tick.
+          this.partition();
         } else {
           throw new Error(`no way to produce ${event.type}`);
         }
@@ -478,8 +483,8 @@ export class Harness {
       const got = normalize(raw);
       const wanted = normalize(want);
       // A peer that stops talking is noticed at the first tick past idleTimeoutMs; the ticks before
-      // it take the quiet branch. The model's "peer silent" world has its first tick fire late.
-      if (isAfter(event, 'livenessTick') && !wanted.livenessLoop) got.livenessLoop = false;
+      // it loop on `alive`, which a model step of PEER_IDLE does not show.
+      if (event.type === 'PEER_IDLE' && !wanted.livenessLoop) got.livenessLoop = false;
       expect(got, `${label}: transitions taken`).toEqual(wanted);
     }
     const sent = this.out.slice(outBefore).map(packetName);

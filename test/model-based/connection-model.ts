@@ -1,12 +1,11 @@
 /**
- * The connection chart as a test model: a variant of `connectionMachine` whose actions do nothing
- * but keep the context the guards read, traversed with @xstate/graph, plus the coverage arithmetic
+ * The connection chart as a test model, traversed with @xstate/graph, plus the coverage arithmetic
  * (which chart transitions a path takes, which ones the chart defines).
  *
- * Two guards read the world, not the chart's context: `idleTooLong` (the clock and the time the
- * peer was last heard) and `retransmitLimitReached` (the core's limit against the event's count).
- * The first is explored by traversing twice, once in a world where the peer was just heard and once
- * in one where it has been silent for longer than `idleTimeoutMs`; the second by event payloads.
+ * The chart's context is plain data and its effects are emitted, not performed, so the model is
+ * the chart itself: with no listener its effects go nowhere. Guards read only the context and the
+ * event (`retransmitLimitReached` the RTO count against the configured limit), explored by event
+ * payloads.
  */
 import { getAdjacencyMap, getPathsFromEvents, getShortestPaths, type StatePath } from '@xstate/graph';
 import {
@@ -14,13 +13,11 @@ import {
   type ActorLogic,
   type AnyStateNode,
   type AnyTransitionDefinition,
-  assign,
   createActor,
   type InspectionEvent,
   SimulatedClock,
   type SnapshotFrom,
 } from 'xstate';
-import type { ConnectionCore } from '../../src/core/connection.js';
 import {
   type ConnectionEvent,
   type ConnectionInput,
@@ -33,60 +30,28 @@ export type ModelSnapshot = SnapshotFrom<typeof connectionMachine>;
 export type ModelEvent = ConnectionEvent | { type: `xstate.after.${string}` };
 export type ModelPath = StatePath<ModelSnapshot, ModelEvent>;
 
-const noop = () => {};
-
-/**
- * The chart with its actions made inert, except the two that carry state a guard reads:
- * `sendSyn` counts attempts (the real one increments the context in place, which a pure
- * traversal never runs) and the `assign`s the chart already has.
- */
-export const modelMachine = connectionMachine.provide({
-  actions: {
-    sendSyn: assign({ synAttempts: ({ context }) => context.synAttempts + 1 }),
-    acceptSyn: noop,
-    queueFin: noop,
-    sendFinOnce: noop,
-    sendReset: noop,
-    sendKeepalive: noop,
-    notifyConnected: noop,
-    notifyReadEnd: noop,
-    finish: noop,
-  },
-});
+/** The chart itself: its effects are emitted to listeners, and a traversal has none. */
+export const modelMachine = connectionMachine;
 
 /** The same logic, typed for @xstate/graph with the delay events the chart's own types leave out. */
 const graphLogic = modelMachine as unknown as ActorLogic<ModelSnapshot, ModelEvent, ConnectionInput>;
 
-/** The world the guards look at, for one traversal. */
+/**
+ * One traversal of the chart. (The chart once read the world through its guards — the clock, the
+ * time the peer was last heard — and was traversed once per world; now the core reports a silent
+ * peer as an event, PEER_IDLE, and one world is all there is.)
+ */
 export interface ModelWorld {
   readonly name: string;
-  /** Whether the peer has been silent for longer than idleTimeoutMs when a liveness tick fires. */
-  readonly peerSilent: boolean;
 }
 
-export const WORLDS: readonly ModelWorld[] = [
-  { name: 'peer heard', peerSilent: false },
-  { name: 'peer silent', peerSilent: true },
-];
+export const WORLDS: readonly ModelWorld[] = [{ name: 'the chart' }];
 
-/** The core's default `maxRetransmits` (libutp kills a socket once retransmit_count reaches 4). */
-export const RETRANSMIT_LIMIT = 4;
+/** The default `maxRetransmits` (libutp kills a socket once retransmit_count reaches 4). */
+export const RETRANSMIT_LIMIT = DEFAULT_LIFECYCLE.maxRetransmits;
 
-export function modelInput(world: ModelWorld): ConnectionInput {
-  const now = 100_000_000;
-  const core = {
-    recvId: 0,
-    retransmitLimit: RETRANSMIT_LIMIT,
-    lastReceivedAt: world.peerSilent ? 0 : now,
-    lastSentAt: now,
-  } as unknown as ConnectionCore;
-  return {
-    core,
-    host: { onConnected: noop, onReadEnd: noop, onClosed: noop },
-    now: () => now,
-    random16: () => 1,
-    config: { ...DEFAULT_LIFECYCLE, idleTimeoutMs: world.peerSilent ? 1000 : 0 },
-  };
+export function modelInput(_world: ModelWorld): ConnectionInput {
+  return { config: DEFAULT_LIFECYCLE };
 }
 
 /** A SYN is only looked at by `acceptSyn`, which the model does not run. */
@@ -109,9 +74,10 @@ export const SAMPLE_EVENTS: readonly ModelEvent[] = [
   { type: 'RTO_FIRED', count: RETRANSMIT_LIMIT + 1 },
   // Only our FIN unacked, the second time: the peer closed and forgot the connection (libtorrent).
   { type: 'RTO_FIRED', count: 2, finOnly: true },
+  { type: 'PEER_IDLE' },
 ];
 
-/** The context a guard or a later step depends on; the rest (core, host, config) is fixed per world. */
+/** The context a guard or a later step depends on; the config is fixed. */
 export function serializeModelState(s: ModelSnapshot): string {
   const { synAttempts, synRtoMs, endRequested, code } = s.context;
   return JSON.stringify({ value: s.value, synAttempts, synRtoMs, endRequested, code });
@@ -332,7 +298,7 @@ export function generatePaths(feasible: Feasible = () => true): GeneratedPath[] 
     path: materialize(c.world, c.events),
     events: c.events,
     ...replayModel(c.events, c.world),
-    name: `${c.events.map(eventLabel).join(' → ')}${c.world.peerSilent ? ' (peer silent)' : ''}`,
+    name: c.events.map(eventLabel).join(' → '),
   }));
 }
 

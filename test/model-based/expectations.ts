@@ -138,12 +138,13 @@ export const PATH_EXPECTATIONS: Readonly<Record<string, PathExpectation>> = {
     delivered: 0,
     sent: [SYN, ACK_SYNACK, ACK_SYNACK],
   },
-  // The peer goes silent: the idle timeout ends it at the first tick past it; no keepalive was due.
-  'CONNECT → SYN_ACKED → after(livenessTick) (peer silent)': {
+  // The peer goes silent: one keepalive when nothing went out for keepaliveMs (3 s), then the
+  // idle timeout (4 s) ends it at the first liveness tick past it.
+  'CONNECT → SYN_ACKED → PEER_IDLE': {
     state: 'timedOut',
     code: 'ETIMEDOUT',
     delivered: 0,
-    sent: [SYN, ACK_SYNACK],
+    sent: [SYN, ACK_SYNACK, ACK_SYNACK],
   },
   // Half-close: our FIN (no data: at I+1) is acked; our receive side stays open.
   'CONNECT → SYN_ACKED → END → FIN_ACKED': {

@@ -160,7 +160,7 @@ export const EXCLUDED: Readonly<Record<string, string>> = {
   'CONNECT → SYN_ACKED → DESTROY(ECONNRESET)': 'ends by a RST, sent once by design',
   'CONNECT → SYN_ACKED → after(livenessTick)':
     'its only datagram after the handshake is a keepalive, which asks for no answer: the handshake is covered by the paths above',
-  'CONNECT → SYN_ACKED → after(livenessTick) (peer silent)': 'the peer goes silent: already total loss',
+  'CONNECT → SYN_ACKED → PEER_IDLE': 'the peer goes silent: already total loss',
   'CONNECT → SYN_ACKED → END → FIN_RECEIVED → EOF_DELIVERED → RTO_FIRED(2, FIN only)':
     'our FIN is lost on purpose and never acked (a peer that forgot us): already the fault; the clean-close paths cover each datagram',
 };

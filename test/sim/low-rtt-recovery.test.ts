@@ -5,6 +5,8 @@
  * - the RTO scales with the path: max(50 ms, SRTT + 4·RTTVAR, 8·SRTT), after two tail-loss probes;
  * - timeouts under 1 s do not count towards giving up: a silent peer is dropped no sooner than
  *   with libutp's 1 s floor;
+ * - RACK: a retransmission that is lost again is found by time (a later packet was acked), with
+ *   no timeout;
  * - two tail-loss probes: the tail lost and the first probe lost too still needs no timeout;
  * - 2 MiB through 15 % random loss both ways on a 1 ms path ends in a few virtual seconds.
  *
@@ -83,6 +85,44 @@ describe('low-RTT loss recovery', () => {
       // fatal. A silent peer is kept at least as long as libutp's 1+2+4+8+16 s.
       expect(s.client.core.stats().timeouts).toBe(5 + 5);
       expect(closedAt - t0).toBeGreaterThan(31 * SEC);
+    });
+  });
+
+  it(`RACK: a retransmission lost again is resent once one later packet is acked, without a probe or timeout (seed ${simSeed(7302)})`, () => {
+    const seed = simSeed(7302);
+    withSeed(seed, FILE, () => {
+      // The 10th data packet is dropped twice: its first transmission and its fast retransmit. When
+      // the retransmission goes, the application writes one more packet: the only one sent after it,
+      // too few for the three-SACK rule; RACK finds the loss by time when that packet is acked.
+      let target = -1;
+      let drops = 0;
+      let dataSeen = 0;
+      let s: Setup | undefined;
+      const extra = new Uint8Array(1000).fill(7);
+      s = setup(seed, PATH, (buf) => {
+        if (packetType(buf) !== ST_DATA) return false;
+        if (++dataSeen === 10) target = seqOf(buf);
+        if (seqOf(buf) === target && drops < 2) {
+          if (++drops === 2) {
+            const t = s as Setup;
+            t.net.timers.schedule(t.net.now() + 10, () => t.client.write(extra));
+          }
+          return true;
+        }
+        return false;
+      });
+      const data = s.net.prng.bytes(20 * 1452);
+      s.net.run({ until: () => s.client.connected, maxTimeUs: 5 * SEC });
+      s.client.write(data);
+      const total = data.length + extra.length;
+      const r = s.net.run({ until: () => s.sink.bytes === total, maxTimeUs: 10 * SEC });
+      const msg = `${r.reason}\n  client ${brief(s.client)}`;
+      expect(drops, msg).toBe(2);
+      expect(s.sink.bytes, msg).toBe(total);
+      const st = s.client.core.stats();
+      expect(st.retransmits, msg).toBe(2);
+      expect(st.tailProbes, msg).toBe(0);
+      expect(st.timeouts, msg).toBe(0);
     });
   });
 
