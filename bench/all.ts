@@ -8,7 +8,7 @@
  *    at defaults, sender and receiver in separate processes and in one: utpx against utp-native
  *    (libutp, 4 MiB buffers), TCP, and the raw `dgram` ceiling (no protocol).
  * 2. Latency: 1-byte ping-pong p50/p99.
- * 3. Loss: 2 MiB through a relay dropping 15 % each way.
+ * 3. Loss: 2 MiB through a relay dropping 15 % each way; 20 clients' uploads bursting into one libutp server.
  * 4. Scale: 1,000 and 10,000 idle connections on one port.
  * 5. LEDBAT at a real bottleneck (root only: network namespaces and tc).
  *
@@ -22,6 +22,7 @@ import { type ConnsResult, connections, formatConns } from './connections.js';
 import { latency } from './latency.js';
 import { cpuSecondsPerGB, mbPerSecond, measure, median, type TransferResult } from './lib/measure.js';
 import { lossBench } from './loss.js';
+import { uploadBurst } from './uploads.js';
 
 const quick = process.argv.includes('--quick');
 const MIB = quick ? 32 : 128;
@@ -205,6 +206,14 @@ async function main(): Promise<void> {
     lossMed <= 5 && loss.every((r) => r.ok),
     `${lossMed.toFixed(2)} s`,
   ]);
+
+  // 3b. Bursts into libutp's default socket buffer.
+  log('\nBursts: 20 utpx clients upload 256 KiB each at once to one libutp server (its ~208 KiB default buffer)');
+  const bursts: number[] = [];
+  for (let r = 0; r < (quick ? 1 : 3); r++) bursts.push(await uploadBurst(20, 256));
+  log(
+    `  ${bursts.map((t) => `${t.toFixed(2)} s`).join(', ')} (median ${median(bursts).toFixed(2)} s; the reverse, libutp clients to utpx: ~0.5 s in the issue)`,
+  );
 
   // 4. Scale.
   log('\nScale: idle connections from one shared socket to a server in the same process (both ends counted)');
