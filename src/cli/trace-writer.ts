@@ -7,7 +7,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { monotonicUs } from '../io/clock.js';
 import type { Socket } from '../io/socket.js';
 import type { ConnectionTrace } from '../machines/connection.js';
-import { connKey, type MetricsEventData, serializeEvent, type TraceEvent, traceHeader } from '../trace/format.js';
+import { connKey, metricsFrom, serializeEvent, type TraceEvent, traceHeader } from '../trace/format.js';
 import { TraceEventStream } from '../trace/records.js';
 
 export interface TraceWriterOptions {
@@ -114,18 +114,7 @@ export class TraceWriter {
 function metricsEvent(socket: Socket, time: number): TraceEvent | undefined {
   const conn = socket.connection;
   if (conn === undefined || conn.recvId === 0) return undefined;
-  const s = conn.stats();
-  const data: MetricsEventData = {
-    cwnd: s.cwnd,
-    srttUs: s.srttUs,
-    rtoUs: s.rtoUs,
-    queuingDelayUs: s.queuingDelayUs,
-    bytesInFlight: s.bytesInFlight,
-    peerWindow: s.peerWindow,
-    packetSize: s.packetSize,
-    retransmits: s.retransmits,
-    bytesReceived: socket.bytesRead,
-    bytesSent: socket.bytesWritten,
-  };
+  const data = metricsFrom(conn.stats(), socket.bytesRead, socket.bytesWritten);
+
   return { time, name: 'metrics_updated', conn: connKey(conn.remoteAddress, conn.remotePort, conn.recvId), data };
 }

@@ -5,6 +5,7 @@
  * since the header's `referenceTimeUs`. The CLI writes these files (`--trace`), `utpx plot` and the
  * browser playground read them, and the playground exports them. Nothing here touches Node.
  */
+import type { ConnectionStats } from '../core/connection.js';
 import type { ConnectionTraceRecord } from '../machines/connection.js';
 
 export const TRACE_FORMAT = 'utpx-trace';
@@ -60,6 +61,29 @@ export interface MetricsEventData {
   /** Bytes delivered to the application so far / bytes handed to the connection so far. */
   readonly bytesReceived?: number;
   readonly bytesSent?: number;
+}
+
+/** The connection figures a metrics event carries, taken from its stats (the byte counts are the caller's). */
+export function metricsFrom(
+  s: Pick<
+    ConnectionStats,
+    'cwnd' | 'srttUs' | 'rtoUs' | 'queuingDelayUs' | 'bytesInFlight' | 'peerWindow' | 'packetSize' | 'retransmits'
+  >,
+  bytesReceived: number,
+  bytesSent: number,
+): MetricsEventData {
+  return {
+    cwnd: s.cwnd,
+    srttUs: s.srttUs,
+    rtoUs: s.rtoUs,
+    queuingDelayUs: s.queuingDelayUs,
+    bytesInFlight: s.bytesInFlight,
+    peerWindow: s.peerWindow,
+    packetSize: s.packetSize,
+    retransmits: s.retransmits,
+    bytesReceived,
+    bytesSent,
+  };
 }
 
 /** A datagram the (simulated) network lost; only simulator traces have these. */

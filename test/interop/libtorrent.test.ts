@@ -8,7 +8,6 @@
  * UTPX_LT_PYTHON). Without it the suite fails, unless UTPX_SKIP_LIBTORRENT=1. UTPX_LT_ALERTS=1
  * copies every libtorrent alert to stderr.
  */
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server, type Socket, UtpSocket, type UtpSocketOptions } from '../../src/io/index.js';
 import { leech, makeTorrent, peerId, type SeedResult, seed, type Torrent } from '../helpers/bittorrent.js';
+import { seededBytes, sha256Hex } from '../helpers/bytes.js';
 import { createRelay, type Relay } from '../helpers/relay.js';
 import { closed } from '../helpers/streams.js';
 import { type Counters, LibtorrentPeer, libtorrentMissing, PYTHON } from './libtorrent/peer.js';
@@ -35,23 +35,9 @@ if (SKIP) console.warn('libtorrent interop tests skipped: UTPX_SKIP_LIBTORRENT=1
 
 const MiB = 1024 * 1024;
 
-/** Seeded bytes (mulberry32, four bytes a draw). */
-function bytes(seed: number, n: number): Buffer {
-  let s = seed >>> 0;
-  const words = new Uint32Array(Math.ceil(n / 4));
-  for (let i = 0; i < words.length; i++) {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    words[i] = (t ^ (t >>> 14)) >>> 0;
-  }
-  return Buffer.from(words.buffer, 0, n);
-}
+const bytes = seededBytes;
 
-function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
+const sha256 = sha256Hex;
 
 // ---------------------------------------------------------------- fixtures
 

@@ -15,6 +15,7 @@ import {
   type Socket,
   UtpSocket,
 } from '../../src/io/index.js';
+import { seededBytes, sha256Hex } from '../helpers/bytes.js';
 import { createRelay, type Relay } from '../helpers/relay.js';
 import { closed, collect } from '../helpers/streams.js';
 
@@ -48,23 +49,9 @@ const utpNative = createRequire(import.meta.url)('utp-native') as UtpNativeModul
 
 const MiB = 1024 * 1024;
 
-/** Seeded bytes (mulberry32, four bytes a draw). */
-function bytes(seed: number, n: number): Buffer {
-  let s = seed >>> 0;
-  const words = new Uint32Array(Math.ceil(n / 4));
-  for (let i = 0; i < words.length; i++) {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    words[i] = (t ^ (t >>> 14)) >>> 0;
-  }
-  return Buffer.from(words.buffer, 0, n);
-}
+const bytes = seededBytes;
 
-function sha(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
-}
+const sha = sha256Hex;
 
 /** SHA-256 and length of everything a stream delivers until 'end'. */
 function digest(s: Duplex): Promise<{ sha: string; length: number }> {

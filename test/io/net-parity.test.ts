@@ -114,6 +114,35 @@ function recordingServer(impl: Impl, allowHalfOpen: boolean, handler: (s: AnySoc
   return { server, logs, sockets };
 }
 
+/** The server destroys its socket (with `err`, or none) on the first data; the client answers its end. */
+async function serverDestroys(impl: Impl, err: Error | undefined) {
+  const { server, logs, sockets } = recordingServer(impl, true, (s) => s.once('data', () => s.destroy(err)));
+  const port = await listen(server);
+  const c = impl.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  const client = record(c);
+  c.on('end', () => c.end());
+  c.write('x');
+  await once(server, 'connection');
+  await Promise.all([closed(c), closed(sockets[0] as AnySocket)]);
+  await closeServer(server);
+  return { client, server: logs };
+}
+
+/** The client writes, and once the server has the byte, ends abruptly with `how`. */
+async function clientEndsAbruptly(impl: Impl, how: (c: AnySocket) => void) {
+  const { server, logs, sockets } = recordingServer(impl, true, (s) => s.on('end', () => s.end()));
+  const port = await listen(server);
+  const c = impl.connect(port, '127.0.0.1');
+  const client = record(c);
+  c.write('x');
+  await once(server, 'connection');
+  await once(sockets[0] as AnySocket, 'data');
+  how(c);
+  await Promise.all([closed(c), closed(sockets[0] as AnySocket)]);
+  await closeServer(server);
+  return { client, server: logs };
+}
+
 // ---------------------------------------------------------------- scenarios
 
 type Scenario = (impl: Impl) => Promise<unknown>;
@@ -229,59 +258,19 @@ const scenarios: Record<string, Scenario> = {
   },
 
   async 'the server destroys (no error)'(impl) {
-    const { server, logs, sockets } = recordingServer(impl, true, (s) => s.once('data', () => s.destroy()));
-    const port = await listen(server);
-    const c = impl.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    const client = record(c);
-    c.on('end', () => c.end());
-    c.write('x');
-    await once(server, 'connection');
-    await Promise.all([closed(c), closed(sockets[0] as AnySocket)]);
-    await closeServer(server);
-    return { client, server: logs };
+    return serverDestroys(impl, undefined);
   },
 
   async 'the client destroys with an error'(impl) {
-    const { server, logs, sockets } = recordingServer(impl, true, (s) => s.on('end', () => s.end()));
-    const port = await listen(server);
-    const c = impl.connect(port, '127.0.0.1');
-    const client = record(c);
-    c.write('x');
-    await once(server, 'connection');
-    await once(sockets[0] as AnySocket, 'data');
-    c.destroy(Object.assign(new Error('boom'), { code: 'EBOOM' }));
-    await Promise.all([closed(c), closed(sockets[0] as AnySocket)]);
-    await closeServer(server);
-    return { client, server: logs };
+    return clientEndsAbruptly(impl, (c) => c.destroy(Object.assign(new Error('boom'), { code: 'EBOOM' })));
   },
 
   async 'the server destroys with an error'(impl) {
-    const { server, logs, sockets } = recordingServer(impl, true, (s) =>
-      s.once('data', () => s.destroy(Object.assign(new Error('boom'), { code: 'EBOOM' }))),
-    );
-    const port = await listen(server);
-    const c = impl.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    const client = record(c);
-    c.on('end', () => c.end());
-    c.write('x');
-    await once(server, 'connection');
-    await Promise.all([closed(c), closed(sockets[0] as AnySocket)]);
-    await closeServer(server);
-    return { client, server: logs };
+    return serverDestroys(impl, Object.assign(new Error('boom'), { code: 'EBOOM' }));
   },
 
   async 'resetAndDestroy()'(impl) {
-    const { server, logs, sockets } = recordingServer(impl, true, (s) => s.on('end', () => s.end()));
-    const port = await listen(server);
-    const c = impl.connect(port, '127.0.0.1');
-    const client = record(c);
-    c.write('x');
-    await once(server, 'connection');
-    await once(sockets[0] as AnySocket, 'data');
-    c.resetAndDestroy();
-    await Promise.all([closed(c), closed(sockets[0] as AnySocket)]);
-    await closeServer(server);
-    return { client, server: logs };
+    return clientEndsAbruptly(impl, (c) => c.resetAndDestroy());
   },
 
   async 'setTimeout: an idle socket gets timeout and stays open'(impl) {

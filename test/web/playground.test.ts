@@ -192,8 +192,14 @@ describe('playground in Chromium', () => {
       () => (globalThis as unknown as { utpx: { summary(): { events: number } } }).utpx.summary().events,
     );
     expect(after).toBeGreaterThan(before);
-    // The acceptor has appeared: B is in synReceived.
-    expect(await page.getAttribute('.chart[data-side="B"]', 'data-state')).toBe('synReceived');
+    // The SYN reached B, whose SYN queue answered it: no connection (no chart state) on B yet.
+    expect(await page.getAttribute('.chart[data-side="B"]', 'data-state')).toBe('');
+    // Two more packet events (the SYN-ACK at A, A's ack of it at B): B's connection exists, connected.
+    await page.click('#step');
+    await expect.poll(() => page.textContent('#clock')).toMatch(/^t = 4\d\.\d ms$/);
+    await page.click('#step');
+    await expect.poll(() => page.textContent('#clock')).toMatch(/^t = 6\d\.\d ms$/);
+    expect(await page.getAttribute('.chart[data-side="B"]', 'data-state')).toMatch(/^connected\./);
     expect(pageErrors).toEqual([]);
     await page.close();
   });

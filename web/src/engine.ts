@@ -15,6 +15,7 @@ export {
   connKey,
   type DropEventData,
   type MetricsEventData,
+  metricsFrom,
   type PacketEventData,
   parseTrace,
   recordToEvent,

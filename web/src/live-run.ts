@@ -17,6 +17,7 @@ import {
   deriveSeed,
   type LinkStats,
   type MetricsEventData,
+  metricsFrom,
   type PacketEventData,
   Prng,
   RenoFlow,
@@ -91,18 +92,8 @@ export class LiveSide {
   sample(): MetricsEventData | undefined {
     const s = this.conn?.stats();
     if (s === undefined) return undefined;
-    const data: MetricsEventData = {
-      cwnd: s.cwnd,
-      srttUs: s.srttUs,
-      rtoUs: s.rtoUs,
-      queuingDelayUs: s.queuingDelayUs,
-      bytesInFlight: s.bytesInFlight,
-      peerWindow: s.peerWindow,
-      packetSize: s.packetSize,
-      retransmits: s.retransmits,
-      bytesReceived: this.delivered,
-      bytesSent: this.written,
-    };
+    const data = metricsFrom(s, this.delivered, this.written);
+
     const key = JSON.stringify(data);
     if (key === this.lastMetrics) return undefined;
     this.lastMetrics = key;
