@@ -150,6 +150,12 @@ export interface EndpointStats {
   synsEvicted: number;
   /** SYNs dropped unanswered: the queue was full of young records (a burst); the initiators retry. */
   synsDropped: number;
+  /**
+   * SYNs whose id is the receive id of a live connection of ours to the same peer: dropped
+   * unanswered. Our SYN-ACK would carry that id, and the peer's answer (a RST, when the SYN was
+   * forged off-path) would name our live connection.
+   */
+  synsClashing: number;
   connectionsAccepted: number;
   connectionsOpened: number;
 }
@@ -187,6 +193,7 @@ export class Endpoint {
     synsRejected: 0,
     synsEvicted: 0,
     synsDropped: 0,
+    synsClashing: 0,
     connectionsAccepted: 0,
     connectionsOpened: 0,
   };
@@ -253,7 +260,10 @@ export class Endpoint {
     if (conn === undefined && type !== ST_RESET && this.answerLingering(id, type, h.seqNr, address, port)) return;
     if (conn === undefined) {
       this.stats.unknownConnection++;
-      if (type !== ST_RESET && this.resetAllowed(id, address, port)) this.sendReset(id, h.seqNr, address, port);
+      // A packet carrying the id one of our live connections sends on is nobody's (forged, or our own
+      // reflected): a RST with that id would reach the peer's end of that connection and reset it.
+      if (type !== ST_RESET && !this.namesLiveConnection(id, address, port) && this.resetAllowed(id, address, port))
+        this.sendReset(id, h.seqNr, address, port);
       return;
     }
     conn.handlePacket(buf, layout);
@@ -293,6 +303,14 @@ export class Endpoint {
       if (existing.core.role === 'acceptor' && existing.sendId === id) existing.handlePacket(buf, this.layout);
       // Its id is taken by a connection of ours to this peer: refuse, and the peer tries another.
       else this.sendReset(id, this.header.reset(buf).seqNr, address, port);
+      return;
+    }
+    if (this.namesLiveConnection(id, address, port)) {
+      // Its id is one of a live connection's pair with this peer. Any answer carries that id to the
+      // peer: a SYN-ACK the peer refuses with a RST naming our connection (it never sent this SYN,
+      // if forged off-path), or our own RST, which names the peer's end. A real initiator that drew
+      // this id times out and tries again with another.
+      this.stats.synsClashing++;
       return;
     }
     const key = `${address}|${port}|${recvId}`;
@@ -351,6 +369,14 @@ export class Endpoint {
     this.stats.connectionsAccepted++;
     this.requestFlush();
     return conn;
+  }
+
+  /** A live connection to this peer receives or sends on `id`. */
+  private namesLiveConnection(id: number, address: string, port: number): boolean {
+    if (this.find(id, address, port) !== undefined) return true;
+    return (
+      this.find(seqAdd(id, 1), address, port)?.sendId === id || this.find(seqAdd(id, -1), address, port)?.sendId === id
+    );
   }
 
   /** SYNs answered whose initiators have not spoken since (expired records dropped first). */

@@ -128,6 +128,68 @@ describe('forged packets change nothing', () => {
   });
 });
 
+describe('a forged SYN that reuses a live connection’s id', () => {
+  for (const side of ['acceptor', 'initiator'] as const) {
+    it(`does not get the ${side}’s connection reset by the peer’s answer to our SYN-ACK`, () => {
+      // Found by the million-datagram fuzz at other seeds. An off-path attacker who knows both
+      // addresses sends, from the peer's address, a SYN whose id is the receive id of a live
+      // connection of ours. Answering it sends a SYN-ACK carrying that id to the real peer, which
+      // knows no such connection and answers with a RST carrying the same id — the id our live
+      // connection receives on (libtorrent's RSTs carry it too, so it cannot be refused), with an
+      // ack that passes half the time. The SYN must go unanswered.
+      for (let seed = 8501; seed < 8509; seed++) {
+        const t = transfer(seed, 1 << 20);
+        t.net.run({ until: () => t.accepted.length === 1 && t.sink.bytes > 100_000 });
+        const server = t.accepted[0] as Connection;
+        // The victim and where the forgery seems to come from: its peer's address.
+        const [victim, endpoint, from, fromPort] =
+          side === 'acceptor' ? [server, t.b.endpoint, 'a', 1000] : [t.client, t.a.endpoint, 'b', 2000];
+        if (side === 'initiator') t.a.endpoint.onConnection = () => {}; // the initiator's port listens too
+        for (let k = 0; k < 4; k++) {
+          const syn = encode({
+            type: ST_SYN,
+            connectionId: victim.recvId,
+            seqNr: 100 + k * 9000,
+            ackNr: 0,
+            windowSize: 1 << 20,
+          });
+          endpoint.handleDatagram(syn, from, fromPort);
+        }
+        const r = t.net.run({ until: () => t.client.closed && server.closed, maxTimeUs: 120_000_000 });
+        const msg = `seed ${seed}: ${r.reason}\n  client ${brief(t.client)}\n  server ${brief(server)}`;
+        expect(t.client.outcome, msg).toBe('closed');
+        expect(server.outcome, msg).toBe('closed');
+        expect(t.sink.digest()).toBe(sha256(t.data));
+        expect(endpoint.stats.synsClashing).toBe(4);
+      }
+    });
+
+    it(`a stray packet carrying the ${side}’s send id draws no RST that would reset the peer’s end`, () => {
+      // A STATE from the peer's address with the id our connection sends on: no connection of ours
+      // receives on it, and the RST a stray packet gets would carry that id to the peer — where it is
+      // the id its connection receives on, which RSTs may carry (libtorrent's do).
+      for (let seed = 8511; seed < 8515; seed++) {
+        const t = transfer(seed, 1 << 20);
+        t.net.run({ until: () => t.accepted.length === 1 && t.sink.bytes > 100_000 });
+        const server = t.accepted[0] as Connection;
+        const [victim, endpoint, from, fromPort] =
+          side === 'acceptor' ? [server, t.b.endpoint, 'a', 1000] : [t.client, t.a.endpoint, 'b', 2000];
+        const resets = endpoint.stats.resetsSent;
+        for (const type of [ST_STATE, ST_DATA, ST_FIN] as const) {
+          const p = encode({ type, connectionId: victim.sendId, seqNr: 7, ackNr: 9, windowSize: 1 << 20 });
+          endpoint.handleDatagram(p, from, fromPort);
+        }
+        expect(endpoint.stats.resetsSent).toBe(resets);
+        const r = t.net.run({ until: () => t.client.closed && server.closed, maxTimeUs: 120_000_000 });
+        const msg = `seed ${seed}: ${r.reason}\n  client ${brief(t.client)}\n  server ${brief(server)}`;
+        expect(t.client.outcome, msg).toBe('closed');
+        expect(server.outcome, msg).toBe('closed');
+        expect(t.sink.digest()).toBe(sha256(t.data));
+      }
+    });
+  }
+});
+
 describe('the idle timeout', () => {
   it('forged packets from the peer’s address with an ack it cannot have sent do not keep a dead connection alive', () => {
     const net = new SimNetwork({ seed: 8202 });
