@@ -521,10 +521,12 @@ export class ConnectionCore {
     if (this.hooks.trace) this.traceRecord('in', buf, buf.length, now, false);
 
     if (type === ST_RESET) {
-      // Once both sides know each other's numbers, a RST acks the last seq the peer saw from us;
-      // one acking what we never sent is forged or stale (libtorrent drops those too). Before, the
-      // peer may not know our seq_nr (its RST answers our SYN-ACK's loss), and any ack goes.
-      if (this.phase === 'open' && seqDiff(h.ackNr, seqAdd(this.flight.nextSeq, -1)) > 0) this.s.invalidAcks++;
+      // Once both sides know each other's numbers, a RST acks a seq the peer saw from us: the packet it
+      // answers (a STATE or keepalive carries our next seq_nr) or the last it received in order. One
+      // acking what we never sent, or further behind than any ack the peer can send, is forged or
+      // stale: an off-path guess now passes with odds of about a window in 65,536, not one in two.
+      // Before, the peer may not know our seq_nr (its RST answers our SYN-ACK's loss), and any ack goes.
+      if (this.phase === 'open' && !this.resetAckPlausible(h.ackNr)) this.s.invalidAcks++;
       else this.facts.push({ type: 'RESET_RECEIVED' });
       return;
     }
@@ -545,6 +547,11 @@ export class ConnectionCore {
     if (this.ackPending || this.outgoing.bytes > 0 || this.ack.ackedPackets > 0 || this.ack.newlyLost > 0) {
       this.hooks.needFlush();
     }
+  }
+
+  private resetAckPlausible(ackNr: number): boolean {
+    if (seqDiff(ackNr, this.flight.nextSeq) > 0) return false;
+    return seqDiff(seqAdd(this.flight.oldestSeq, -1), ackNr) <= this.flight.ackBehindLimit;
   }
 
   /** Acceptor: the initiator retried its SYN, so our SYN-ACK was lost. Answer again. */

@@ -168,6 +168,10 @@ export class InFlightPackets {
   get oldestSeq(): number {
     return this._oldestSeq;
   }
+  /** How far behind the last cumulatively acked seq a peer's ack_nr can plausibly lie (see onAck). */
+  get ackBehindLimit(): number {
+    return this.maxPacketsInFlight + ACK_NR_ALLOWED_BEHIND;
+  }
   get bytesInFlight(): number {
     return this._bytesInFlight;
   }

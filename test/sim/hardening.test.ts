@@ -190,6 +190,51 @@ describe('a forged SYN that reuses a live connection’s id', () => {
   }
 });
 
+describe('a RST is taken only with an ack the peer can have sent', () => {
+  /** A utpx acceptor on 'b' with one connection from a hand-driven peer on 'a'. */
+  function idleConnection(seed: number) {
+    const net = new SimNetwork({ seed });
+    net.setPath('a', 'b', { delayUs: 2_000 });
+    const b = createSimEndpoint(net, 'b', 2000);
+    let server: Connection | undefined;
+    b.endpoint.onConnection = (c) => {
+      server = c;
+    };
+    const peer = new RawPeer(net, 'a', 1000, { address: 'b', port: 2000 });
+    peer.handshake(700, 3000);
+    return { net, peer, server: server as Connection };
+  }
+
+  it('the RST a peer that forgot us sends in answer to our keepalive ends the connection at once', () => {
+    // A STATE (a keepalive) carries our next seq_nr without using it; libutp and libtorrent answer a
+    // packet for no connection with a RST acking its seq_nr. Taking "acks what we never sent" as
+    // forged dropped exactly this RST, and an idle connection learned nothing until its idle timeout.
+    const { net, peer, server } = idleConnection(8601);
+    net.run({ until: () => peer.received.length > 1, maxTimeUs: 60_000_000 });
+    const keepalive = peer.received.at(-1);
+    expect(keepalive?.type).toBe(ST_STATE);
+    expect(keepalive?.seqNr).toBe(server.core.nextSeqNr);
+    peer.send({ type: ST_RESET, connectionId: server.sendId, ackNr: keepalive?.seqNr });
+    net.run({ until: () => server.closed, maxTimeUs: 1_000_000 });
+    expect(server.outcome).toBe('reset');
+  });
+
+  it('a RST whose ack is ahead of our next seq_nr or far behind anything in flight changes nothing', () => {
+    const { net, peer, server } = idleConnection(8602);
+    const next = server.core.nextSeqNr;
+    for (const ackNr of [seqAdd(next, 1), seqAdd(next, 30_000), seqAdd(next, -2_000), seqAdd(next, -30_000)]) {
+      peer.send({ type: ST_RESET, connectionId: server.sendId, ackNr });
+    }
+    net.run({ maxTimeUs: 100_000 });
+    expect(server.closed).toBe(false);
+    expect(server.core.stats().invalidAcks).toBe(4);
+    // The last seq_nr the peer saw from us: taken.
+    peer.send({ type: ST_RESET, connectionId: server.sendId, ackNr: seqAdd(next, -1) });
+    net.run({ until: () => server.closed, maxTimeUs: 1_000_000 });
+    expect(server.outcome).toBe('reset');
+  });
+});
+
 describe('the idle timeout', () => {
   it('forged packets from the peer’s address with an ack it cannot have sent do not keep a dead connection alive', () => {
     const net = new SimNetwork({ seed: 8202 });
