@@ -42,3 +42,19 @@ export function percentile(xs: readonly number[], p: number): number {
   if (s.length === 0) return Number.NaN;
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
 }
+
+/**
+ * In a bench child: send `m` to the parent over IPC (or print it as a JSON line when run by hand),
+ * then exit with `exitAfter` once it is sent, if given.
+ */
+export function postToParent(m: unknown, exitAfter?: number): void {
+  const send = process.send?.bind(process);
+  if (send === undefined) {
+    console.log(JSON.stringify(m));
+    if (exitAfter !== undefined) process.exit(exitAfter);
+    return;
+  }
+  send(m, () => {
+    if (exitAfter !== undefined) process.exit(exitAfter);
+  });
+}

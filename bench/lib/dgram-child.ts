@@ -14,6 +14,7 @@
  * Messages to the parent are the same ChildMessage values as transfer-child.ts.
  */
 import dgram from 'node:dgram';
+import { postToParent } from './child.js';
 import type { ChildMessage, TransferResult } from './measure.js';
 
 const role = process.argv[2] ?? 'both';
@@ -26,17 +27,7 @@ const BUFFER = 4 * 1024 * 1024;
 const total = Math.ceil(bytes / SIZE);
 const lookup = (host: string, _o: unknown, cb: (e: null, a: string, f: number) => void): void => cb(null, host, 4);
 
-function post(m: ChildMessage, exitAfter?: number): void {
-  const send = process.send?.bind(process);
-  if (send === undefined) {
-    console.log(JSON.stringify(m));
-    if (exitAfter !== undefined) process.exit(exitAfter);
-    return;
-  }
-  send(m, () => {
-    if (exitAfter !== undefined) process.exit(exitAfter);
-  });
-}
+const post = (m: ChildMessage, exitAfter?: number): void => postToParent(m, exitAfter);
 
 async function socket(): Promise<dgram.Socket> {
   const s = dgram.createSocket({ type: 'udp4', lookup: lookup as never });

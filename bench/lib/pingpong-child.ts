@@ -8,21 +8,12 @@
  * a lone small write on both sides, so nothing may hold it (or its ack) for a batch to fill.
  */
 import type { Duplex } from 'node:stream';
+import { postToParent } from './child.js';
 import { kinds } from './kinds.js';
 
 const [kindName = 'utpx', role = 'server', portArg = '0', nArg = '5000'] = process.argv.slice(2);
 
-function post(m: unknown, exitAfter?: number): void {
-  const send = process.send?.bind(process);
-  if (send === undefined) {
-    console.log(JSON.stringify(m));
-    if (exitAfter !== undefined) process.exit(exitAfter);
-    return;
-  }
-  send(m, () => {
-    if (exitAfter !== undefined) process.exit(exitAfter);
-  });
-}
+const post = (m: unknown, exitAfter?: number): void => postToParent(m, exitAfter);
 
 async function main(): Promise<void> {
   const load = kinds[kindName];

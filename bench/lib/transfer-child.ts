@@ -8,6 +8,7 @@
  * two ends on separate cores. Messages to the parent are ChildMessage values over IPC.
  */
 import type { Duplex } from 'node:stream';
+import { postToParent } from './child.js';
 import { kinds, type StreamKind } from './kinds.js';
 import type { ChildMessage, TransferResult } from './measure.js';
 import { noisePool } from './noise.js';
@@ -23,17 +24,7 @@ const bytes = Number(process.argv[3]);
 const role = process.argv[4] ?? 'both';
 const port = Number(process.argv[5]);
 
-function post(m: ChildMessage, exitAfter?: number): void {
-  const send = process.send?.bind(process);
-  if (send === undefined) {
-    console.log(JSON.stringify(m));
-    if (exitAfter !== undefined) process.exit(exitAfter);
-    return;
-  }
-  send(m, () => {
-    if (exitAfter !== undefined) process.exit(exitAfter);
-  });
-}
+const post = (m: ChildMessage, exitAfter?: number): void => postToParent(m, exitAfter);
 
 function fail(error: string): void {
   const r: TransferResult = {
