@@ -8,83 +8,21 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { connectionMachine } from '../src/machines/connection.machine.js';
+import { chartOutline, type StateOutline } from '../src/machines/outline.js';
 import { CodeLinkError, codeLink } from './docs/code-links.js';
 
-type AnyNode = {
-  key: string;
-  id: string;
-  type: string;
-  states: Record<string, AnyNode>;
-  initial?: { target: readonly AnyNode[] } | undefined;
-  transitions: Map<string, readonly AnyTransition[]>;
-  always?: readonly AnyTransition[] | undefined;
-  after: readonly (AnyTransition & { delay: unknown })[];
-  entry: readonly unknown[];
-};
-type AnyTransition = {
-  eventType: string;
-  target?: readonly AnyNode[] | undefined;
-  guard?: unknown;
-  actions: readonly unknown[];
-  reenter?: boolean;
-};
-
-function name(a: unknown): string {
-  if (typeof a === 'string') return a;
-  if (a && typeof a === 'object' && 'type' in a) {
-    const t = (a as { type: unknown; params?: unknown }).type;
-    const p = (a as { params?: Record<string, unknown> }).params;
-    const tn = typeof t === 'string' ? t : 'fn';
-    return p ? `${tn}(${Object.values(p).join(',')})` : tn;
-  }
-  return 'fn';
-}
-
-function guardName(g: unknown): string {
-  if (g === undefined) return '';
-  if (typeof g === 'string') return g;
-  if (typeof g === 'function') {
-    // XState's combinators: and([...]) / or([...]) / not(g) carry their operands, stateIn its state.
-    const f = g as { name?: string; guards?: unknown[]; stateValue?: unknown };
-    if (f.guards !== undefined) {
-      const op = f.name === 'or' ? ' or ' : ' and ';
-      const parts = f.guards.map(guardName);
-      return f.name === 'not' ? `not ${parts[0]}` : parts.join(op);
-    }
-    if (f.stateValue !== undefined) {
-      return `in ${typeof f.stateValue === 'string' ? f.stateValue.replace(/^#utp\./, '') : JSON.stringify(f.stateValue)}`;
-    }
-    return f.name || 'guard';
-  }
-  if (g && typeof g === 'object' && 'type' in g) return String((g as { type: unknown }).type);
-  return 'guard';
-}
-
-function sid(n: AnyNode): string {
-  return n.id.replace(/^utp\.?/, '').replace(/\./g, '_') || 'root';
-}
+const sid = (path: string): string => path.replace(/\./g, '_') || 'root';
 
 export function drawChart(): string {
   const lines: string[] = ['stateDiagram-v2'];
-  const root = connectionMachine.root as unknown as AnyNode;
-  const edge = (from: AnyNode, t: AnyTransition, label: string, indent: string) => {
-    const guard = guardName(t.guard);
-    const acts = t.actions.map(name).filter((a) => a !== 'fn');
-    let text = label;
-    if (guard) text += ` [${guard}]`;
-    if (acts.length) text += ` / ${acts.join(', ')}`;
-    for (const target of t.target ?? [from]) lines.push(`${indent}${sid(from)} --> ${sid(target)} : ${text}`);
-  };
-  const walk = (node: AnyNode, indent: string) => {
-    const children = Object.values(node.states);
-    children.forEach((child, i) => {
-      const kids = Object.values(child.states);
-      if (kids.length > 0) {
-        lines.push(`${indent}state ${sid(child)} {`);
-        if (child.type === 'parallel') {
-          kids.forEach((k, j) => {
+  const walk = (node: StateOutline, indent: string) => {
+    for (const child of node.children) {
+      if (child.children.length > 0) {
+        lines.push(`${indent}state ${sid(child.path)} {`);
+        if (child.kind === 'parallel') {
+          child.children.forEach((k, j) => {
             if (j > 0) lines.push(`${indent}  --`);
-            lines.push(`${indent}  state ${sid(k)} {`);
+            lines.push(`${indent}  state ${sid(k.path)} {`);
             walk(k, `${indent}    `);
             lines.push(`${indent}  }`);
           });
@@ -93,26 +31,23 @@ export function drawChart(): string {
         }
         lines.push(`${indent}}`);
       }
-      if (child.type === 'final') lines.push(`${indent}${sid(child)} --> [*]`);
-      const entry = child.entry.map(name).filter((a) => a !== 'fn');
-      if (entry.length) lines.push(`${indent}${sid(child)} : entry / ${entry.join(', ')}`);
-      void i;
-    });
-    const initial = node.initial?.target[0];
-    if (initial && node.type !== 'parallel') lines.push(`${indent}[*] --> ${sid(initial)}`);
-    for (const child of children) {
-      for (const [event, ts] of child.transitions) {
-        if (event.startsWith('xstate.after')) continue;
-        for (const t of ts) edge(child, t, event, indent);
+      if (child.kind === 'final') lines.push(`${indent}${sid(child.path)} --> [*]`);
+      if (child.entry.length) lines.push(`${indent}${sid(child.path)} : entry / ${child.entry.join(', ')}`);
+    }
+    if (node.initial !== undefined)
+      lines.push(`${indent}[*] --> ${sid(node.path ? `${node.path}.${node.initial}` : node.initial)}`);
+    for (const child of node.children) {
+      for (const t of child.transitions) {
+        let text = t.on;
+        if (t.guard) text += ` [${t.guard}]`;
+        if (t.actions.length) text += ` / ${t.actions.join(', ')}`;
+        // A targetless transition (actions only) is drawn as a self-loop.
+        const targets = t.targets.length > 0 ? t.targets : [child.path];
+        for (const target of targets) lines.push(`${indent}${sid(child.path)} --> ${sid(target)} : ${text}`);
       }
-      for (const t of child.after) {
-        const delay = typeof t.delay === 'string' ? t.delay : String(t.delay);
-        edge(child, t, `after ${delay}`, indent);
-      }
-      for (const t of child.always ?? []) edge(child, t, 'always', indent);
     }
   };
-  walk(root, '  ');
+  walk(chartOutline(), '  ');
   return `${lines.join('\n')}\n`;
 }
 
@@ -162,7 +97,7 @@ stale. To explore it interactively, paste the machine into the Stately editor or
 Stately inspector attached (see README, "Auditing the protocol").
 
 Events raised by the protocol core (never one per data packet): \`SYN_ACKED\`, \`PEER_ACKED\`, \`FIN_RECEIVED\`,
-\`EOF_DELIVERED\`, \`FIN_ACKED\`, \`RESET_RECEIVED\`, \`RTO_FIRED\`. Events from the application: \`CONNECT\`, \`SYN\`
+\`EOF_DELIVERED\`, \`FIN_ACKED\`, \`RESET_RECEIVED\`, \`RTO_FIRED\`, \`PEER_IDLE\`. Events from the application: \`CONNECT\`, \`SYN\`
 (an incoming SYN accepted by a listener), \`END\`, \`DESTROY\`. Delays are named and read their values from the
 connection's configuration.
 

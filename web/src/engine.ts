@@ -5,6 +5,7 @@
  */
 export type { Connection, ConnectionTraceRecord } from '../../src/machines/connection.js';
 export { connectionMachine } from '../../src/machines/connection.machine.js';
+export { chartOutline, type StateOutline, type TransitionOutline } from '../../src/machines/outline.js';
 export type { LinkOptions, LinkStats, SimSocket } from '../../src/sim/network.js';
 export { SIM_START_US, SimNetwork } from '../../src/sim/network.js';
 export { deriveSeed, Prng } from '../../src/sim/prng.js';
