@@ -12,16 +12,27 @@ export function forkChild(file: string, args: string[], timeoutMs = 120_000, env
   return child;
 }
 
-/** The child's next IPC message whose `type` is `type`; rejects on an 'error' message or an early exit. */
-export function nextMessage<T extends { type: string }>(child: ChildProcess, type: string): Promise<T> {
+/**
+ * The child's next IPC message whose `type` is `type`. Rejects on an early exit, or on a message
+ * `failure` names an error for (by default an 'error' message, with its `message`).
+ */
+export function nextMessage<T extends { type: string }>(
+  child: ChildProcess,
+  type: string,
+  failure: (m: { type: string; message?: string }) => string | undefined = (m) =>
+    m.type === 'error' ? (m.message ?? 'child failed') : undefined,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: { type: string; message?: string }): void => {
       if (m.type === type) {
         cleanup();
         resolve(m as unknown as T);
-      } else if (m.type === 'error') {
+        return;
+      }
+      const error = failure(m);
+      if (error !== undefined) {
         cleanup();
-        reject(new Error(m.message ?? 'child failed'));
+        reject(new Error(error));
       }
     };
     const onExit = (code: number | null, signal: string | null): void => {

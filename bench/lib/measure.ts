@@ -1,5 +1,6 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { forkChild, nextMessage } from './child.js';
 
 /** What one transfer measured. */
 export interface TransferResult {
@@ -86,15 +87,7 @@ function spawn(
   const [role = 'both', port = '0'] = extra;
   const [file, args] =
     kind === 'dgram' ? [DGRAM_CHILD, [role, port, String(bytes)]] : [CHILD, [kind, String(bytes), ...extra]];
-  const child = fork(file, args, {
-    // Explicit rather than inherited, so measure() also works when the caller was not started by tsx.
-    execArgv: ['--import', import.meta.resolve('tsx')],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    ...(env ? { env: { ...process.env, ...env } } : {}),
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  child.once('exit', () => clearTimeout(timer));
-  return child;
+  return forkChild(file, args, timeoutMs, env ? { ...process.env, ...env } : undefined);
 }
 
 /** The child's next message of `type`; rejects if it exits first (a 'result' with ok: false also counts). */
@@ -102,26 +95,9 @@ function next<T extends ChildMessage['type']>(
   child: ChildProcess,
   type: T,
 ): Promise<Extract<ChildMessage, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: ChildMessage): void => {
-      if (m.type === type) {
-        cleanup();
-        resolve(m as Extract<ChildMessage, { type: T }>);
-      } else if (m.type === 'result' && !m.result.ok) {
-        cleanup();
-        reject(new Error(`${m.result.kind}: ${m.result.error}`));
-      }
-    };
-    const onExit = (code: number | null, signal: string | null): void => {
-      cleanup();
-      reject(new Error(`child exited (${signal ?? code}) before sending '${type}'`));
-    };
-    const cleanup = (): void => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.on('exit', onExit);
+  return nextMessage(child, type, (m) => {
+    const r = m as ChildMessage;
+    return r.type === 'result' && !r.result.ok ? `${r.result.kind}: ${r.result.error}` : undefined;
   });
 }
 
