@@ -100,18 +100,18 @@ export class InFlightPackets {
   /** Most packets ever in flight at once: how far behind a legitimate (reordered) ack can be. */
   private maxPacketsInFlight = 0;
 
-  private _nextSeq: number;
-  private _oldestSeq: number;
+  private _nextSeq = 0;
+  private _oldestSeq = 0;
   /** One past the newest seq ever transmitted: acks of sentEnd or beyond acknowledge nothing we sent. */
-  private sentEnd: number;
+  private sentEnd = 0;
   private _count = 0;
   private _bytesInFlight = 0;
   private _packetsInFlight = 0;
   private resendCount = 0;
   /** No packet older than this has needResend. */
-  private resendCursor: number;
+  private resendCursor = 0;
   /** No packet older than this is unsent. */
-  private unsentCursor: number;
+  private unsentCursor = 0;
   private dupAcks = 0;
   /** sendCounter when the current run of duplicate acks began. */
   private dupStreakOrder = 0;
@@ -134,18 +134,17 @@ export class InFlightPackets {
     this.inFlight = new Uint8Array(slots);
     this.flightBytes = new Float64Array(slots);
     this.sendOrder = new Float64Array(slots);
-    const seq = initialSeq & 0xffff;
-    this._nextSeq = seq;
-    this._oldestSeq = seq;
-    this.sentEnd = seq;
-    this.resendCursor = seq;
-    this.unsentCursor = seq;
+    this.emptyFrom(initialSeq & 0xffff);
   }
 
   /** Number packets from `initialSeq` on; only while nothing is held (before the handshake picks the seq). */
   restart(initialSeq: number): void {
     if (this._count !== 0) throw new Error('restart: packets are held');
-    const seq = initialSeq & 0xffff;
+    this.emptyFrom(initialSeq & 0xffff);
+  }
+
+  /** Nothing held, and the next packet numbered `seq`: every cursor there. */
+  private emptyFrom(seq: number): void {
     this._nextSeq = seq;
     this._oldestSeq = seq;
     this.sentEnd = seq;
@@ -508,10 +507,7 @@ export class InFlightPackets {
       this.live[s & this.mask] = 0;
       this.inFlight[s & this.mask] = 0;
     }
-    this._oldestSeq = this._nextSeq;
-    this.sentEnd = this._nextSeq;
-    this.resendCursor = this._nextSeq;
-    this.unsentCursor = this._nextSeq;
+    this.emptyFrom(this._nextSeq);
     this._count = 0;
     this._bytesInFlight = 0;
     this._packetsInFlight = 0;
