@@ -203,20 +203,7 @@ export class TraceModel {
     } else if (d.type === 'SYN' || d.type === 'FIN' || d.type === 'RESET') {
       this.note(time, s, 'control', `sends ${d.type} seq ${d.seq}`);
     }
-    const f: Flight = {
-      from: s.index,
-      type: d.type,
-      seq: d.seq,
-      ack: d.ack,
-      size: d.size,
-      payload: d.payload,
-      retransmit: d.retransmit === true,
-      sack: d.sack,
-      sent: time,
-      received: undefined,
-      lost: undefined,
-      duplicate: false,
-    };
+    const f: Flight = { ...this.flightOf(s.index, d), sent: time };
     this.flights.push(f);
     const key = flightKey(d.type, d.seq, d.size);
     const pending = this.pending[s.index] as Map<string, Flight[]>;
