@@ -20,7 +20,7 @@ import os from 'node:os';
 import { bottleneck, bottleneckAvailable, type ScenarioResult } from './bottleneck.js';
 import { type ConnsResult, connections, formatConns } from './connections.js';
 import { latency } from './latency.js';
-import { cpuSecondsPerGB, mbPerSecond, measure, median, type TransferResult } from './lib/measure.js';
+import { cpuSecondsPerGB, failedTransfer, mbPerSecond, measure, median, type TransferResult } from './lib/measure.js';
 import { lossBench } from './loss.js';
 import { uploadBurst } from './uploads.js';
 
@@ -57,17 +57,7 @@ async function throughput(title: string, rows: Row[], split: boolean): Promise<M
   for (let run = 0; run < RUNS; run++) {
     for (const row of rows) {
       const r = await measure(row.kind, MIB * 2 ** 20, { split, ...(row.env ? { env: row.env } : {}) }).catch(
-        (err: unknown): TransferResult => ({
-          kind: row.kind,
-          bytes: MIB * 2 ** 20,
-          received: 0,
-          seconds: Number.NaN,
-          cpuUserSeconds: Number.NaN,
-          cpuSystemSeconds: Number.NaN,
-          maxRssMiB: 0,
-          ok: false,
-          error: String(err),
-        }),
+        (err: unknown) => failedTransfer(row.kind, MIB * 2 ** 20, err),
       );
       all.get(row.label)?.push(r);
     }

@@ -11,7 +11,15 @@
  * network, on timers, or on a CPU shared with other work), so its MB/s understates the transport.
  */
 import { kinds } from './lib/kinds.js';
-import { cpuSecondsPerGB, cpuShare, mbPerSecond, measure, median, type TransferResult } from './lib/measure.js';
+import {
+  cpuSecondsPerGB,
+  cpuShare,
+  failedTransfer,
+  mbPerSecond,
+  measure,
+  median,
+  type TransferResult,
+} from './lib/measure.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -34,19 +42,7 @@ console.log(
 
 for (let run = 0; run < runs; run++) {
   for (const kind of chosen) {
-    const r = await measure(kind, bytes, { split }).catch(
-      (err: unknown): TransferResult => ({
-        kind,
-        bytes,
-        received: 0,
-        seconds: Number.NaN,
-        cpuUserSeconds: Number.NaN,
-        cpuSystemSeconds: Number.NaN,
-        maxRssMiB: 0,
-        ok: false,
-        error: err instanceof Error ? err.message : String(err),
-      }),
-    );
+    const r = await measure(kind, bytes, { split }).catch((err: unknown) => failedTransfer(kind, bytes, err));
     results.get(kind)?.push(r);
     const tag = r.ok ? 'ok' : `FAILED: ${r.error}`;
     console.log(

@@ -101,6 +101,21 @@ function next<T extends ChildMessage['type']>(
   });
 }
 
+/** What a transfer that could not be measured (its child failed or timed out) reports. */
+export function failedTransfer(kind: string, bytes: number, err: unknown): TransferResult {
+  return {
+    kind,
+    bytes,
+    received: 0,
+    seconds: Number.NaN,
+    cpuUserSeconds: Number.NaN,
+    cpuSystemSeconds: Number.NaN,
+    maxRssMiB: 0,
+    ok: false,
+    error: err instanceof Error ? err.message : String(err),
+  };
+}
+
 /** Throughput in MB/s (10^6 bytes per second). */
 export function mbPerSecond(r: TransferResult): number {
   return r.bytes / r.seconds / 1e6;
