@@ -367,6 +367,16 @@ function panel(
   };
 }
 
+/** A panel's group (its domains and ranges as data attributes, for tests and tools) and its title (markup). */
+function openPanel(out: string[], p: Panel, title: string): void {
+  out.push(
+    `<g data-panel='${p.name}' data-x-domain='0,${p.x.d1}' data-y-domain='0,${p.y.d1}' data-x-range='${p.x.r0},${p.x.r1}' data-y-range='${p.y.r0},${p.y.r1}'>`,
+  );
+  out.push(
+    `<text x='${LEFT}' y='${p.top - 8}' ${FONT} font-size='12' font-weight='600' fill='${COLORS.text}'>${title}</text>`,
+  );
+}
+
 /** Frame, grid, ticks and labels; the series go in between. */
 function drawAxes(p: Panel, out: string[], xTicks: number[], xTitle: boolean): void {
   const bottom = p.top + p.height;
@@ -500,12 +510,7 @@ function metricsPanel(
     (v, step) => tickLabel(v / unit.size, step / unit.size),
     ticks,
   );
-  out.push(
-    `<g data-panel='${spec.name}' data-x-domain='0,${model.duration}' data-y-domain='0,${yMax}' data-x-range='${p.x.r0},${p.x.r1}' data-y-range='${p.y.r0},${p.y.r1}'>`,
-  );
-  out.push(
-    `<text x='${LEFT}' y='${top - 8}' ${FONT} font-size='12' font-weight='600' fill='${COLORS.text}'>${esc(spec.title)}${unit.name ? ` (${unit.name})` : ''}</text>`,
-  );
+  openPanel(out, p, `${esc(spec.title)}${unit.name ? ` (${unit.name})` : ''}`);
   drawAxes(p, out, xTicks, spec.xTitle ?? false);
   if (spec.target !== undefined) {
     const y = n(at(p.y, spec.target));
@@ -582,12 +587,7 @@ export function renderSvg(model: PlotModel): string {
     (v, step) => tickLabel(v / unit.size, step / unit.size),
     yTicks,
   );
-  out.push(
-    `<g data-panel='sequence' data-x-domain='0,${duration}' data-y-domain='0,${yMax}' data-x-range='${p.x.r0},${p.x.r1}' data-y-range='${p.y.r0},${p.y.r1}'>`,
-  );
-  out.push(
-    `<text x='${LEFT}' y='${seqTop - 8}' ${FONT} font-size='12' font-weight='600' fill='${COLORS.text}'>stream offset (${unit.name}) — time–sequence graph</text>`,
-  );
+  openPanel(out, p, `stream offset (${unit.name}) — time–sequence graph`);
   drawAxes(p, out, xTicks, false);
   // State changes: a faint line each, labelled in one of two rows where there is room (they bunch
   // up at the start and the end).
