@@ -260,10 +260,7 @@ export class Endpoint {
     if (conn === undefined && type !== ST_RESET && this.answerLingering(id, type, h.seqNr, address, port)) return;
     if (conn === undefined) {
       this.stats.unknownConnection++;
-      // A packet carrying the id one of our live connections sends on is nobody's (forged, or our own
-      // reflected): a RST with that id would reach the peer's end of that connection and reset it.
-      if (type !== ST_RESET && !this.namesLiveConnection(id, address, port) && this.resetAllowed(id, address, port))
-        this.sendReset(id, h.seqNr, address, port);
+      if (type !== ST_RESET && this.resetAllowed(id, address, port)) this.sendReset(id, h.seqNr, address, port);
       return;
     }
     conn.handlePacket(buf, layout);
@@ -625,8 +622,14 @@ export class Endpoint {
     return true;
   }
 
-  /** RST for a packet that belongs to no connection (never in reply to a RST). */
+  /**
+   * RST for a packet that belongs to no connection (never in reply to a RST). Never one that names a
+   * live connection of ours with this peer: a packet carrying such an id is nobody's (forged, or
+   * our own reflected), and a RST with it would reach the peer's end of that connection and reset
+   * it (a RST may carry the receiver's own id: libtorrent's do).
+   */
   private sendReset(connectionId: number, seqNr: number, address: string, port: number): void {
+    if (this.namesLiveConnection(connectionId, address, port)) return;
     const buf = new Uint8Array(HEADER_SIZE);
     writeHeader(buf, {
       type: ST_RESET,
