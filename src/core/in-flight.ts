@@ -272,7 +272,7 @@ export class InFlightPackets {
       // Ahead of anything sent (libtorrent's pitfall: acking queued-but-unsent data), or further
       // behind than any ack the peer can have sent: a packet it sent earlier carries an ack at most
       // our largest window behind the current one (libutp allows its window in packets + 3).
-      if (behind > this.maxPacketsInFlight + ACK_NR_ALLOWED_BEHIND) {
+      if (behind > this.ackBehindLimit) {
         out.invalid = true;
         return;
       }
