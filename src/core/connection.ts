@@ -14,6 +14,7 @@
  * Data and acks never go through the chart: see docs/design.md for the measured reason.
  */
 import { createLayout, type PacketLayout, scanPacket } from '../wire/codec.js';
+import type { PacketTypeName } from '../wire/constants.js';
 import {
   EXT_BITS,
   EXT_BITS_LARGE_DATAGRAMS_BYTE,
@@ -27,6 +28,7 @@ import {
   ST_RESET,
   ST_STATE,
   ST_SYN,
+  TYPE_NAMES,
 } from '../wire/constants.js';
 import { PacketHeader } from '../wire/header.js';
 import { seqAdd, seqDiff, seqGte, ts32, tsDiff } from '../wire/seq.js';
@@ -67,8 +69,6 @@ export type CoreEvent =
   | { readonly type: 'PEER_IDLE' };
 
 /** BEP 29 packet type names, as traces show them. */
-export type PacketTypeName = 'DATA' | 'FIN' | 'STATE' | 'RESET' | 'SYN';
-const TYPE_NAMES: readonly PacketTypeName[] = ['DATA', 'FIN', 'STATE', 'RESET', 'SYN'];
 
 /** One packet in or out, as the `trace` hook sees it. */
 export interface TraceRecord {

@@ -7,6 +7,7 @@
  */
 import type { ConnectionStats } from '../core/connection.js';
 import type { ConnectionTraceRecord } from '../machines/connection.js';
+import type { PacketTypeName } from '../wire/constants.js';
 
 export const TRACE_FORMAT = 'utpx-trace';
 export const TRACE_VERSION = 1;
@@ -29,7 +30,7 @@ export interface TraceHeader {
 export type ConnKey = string;
 
 export interface PacketEventData {
-  readonly type: 'DATA' | 'FIN' | 'STATE' | 'RESET' | 'SYN';
+  readonly type: PacketTypeName;
   readonly seq: number;
   readonly ack: number;
   readonly wnd: number;

@@ -7,7 +7,11 @@ export const ST_SYN = 4;
 
 export type PacketType = 0 | 1 | 2 | 3 | 4;
 
-export const PACKET_TYPE_NAMES: readonly string[] = ['ST_DATA', 'ST_FIN', 'ST_STATE', 'ST_RESET', 'ST_SYN'];
+/** The packet types by number, as traces name them. */
+export const TYPE_NAMES = ['DATA', 'FIN', 'STATE', 'RESET', 'SYN'] as const;
+export type PacketTypeName = (typeof TYPE_NAMES)[number];
+/** The packet types by number, as BEP 29 names them. */
+export const PACKET_TYPE_NAMES: readonly string[] = TYPE_NAMES.map((t) => `ST_${t}`);
 
 /** The only protocol version (BEP 29). */
 export const UTP_VERSION = 1;

@@ -28,3 +28,4 @@ export {
   type TraceHeader,
   traceHeader,
 } from '../../src/trace/format.js';
+export { TYPE_NAMES } from '../../src/wire/constants.js';

@@ -18,7 +18,6 @@ import {
   type LinkStats,
   type MetricsEventData,
   metricsFrom,
-  type PacketEventData,
   Prng,
   RenoFlow,
   type RenoStats,
@@ -27,6 +26,7 @@ import {
   type SimEndpoint,
   type TraceEvent,
   type TraceHeader,
+  TYPE_NAMES,
   traceHeader,
 } from './engine.js';
 import { type LinkDrop, ObservedNetwork } from './observed-network.js';
@@ -40,7 +40,6 @@ export const PORT_B = 6881;
 /** A run that has not finished after this much simulated time is stopped (a dead path, 100 % loss). */
 export const MAX_SIM_US = 300_000_000;
 const WRITE_CHUNK = 64 * 1024;
-const PACKET_TYPES: readonly PacketEventData['type'][] = ['DATA', 'FIN', 'STATE', 'RESET', 'SYN'];
 
 export type ConnectionStats = ReturnType<Connection['stats']>;
 
@@ -248,7 +247,7 @@ export class LiveRun implements Run {
           : undefined;
     if (side === undefined) return; // the Reno flow's: counted in link stats, not part of the uTP trace
     const buf = d.datagram;
-    const type = PACKET_TYPES[(buf[0] ?? 0) >> 4] ?? 'DATA';
+    const type = TYPE_NAMES[(buf[0] ?? 0) >> 4] ?? 'DATA';
     const seq = ((buf[16] ?? 0) << 8) | (buf[17] ?? 0);
     const last = side.lastOut;
     // The packet_sent record is written just before the datagram goes out, so it is the last one.
