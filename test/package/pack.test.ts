@@ -40,7 +40,11 @@ beforeAll(() => {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const report = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; files: { path: string }[] }[];
+  // The prepack build's log comes first on stdout, coloured when CI is set (its escape codes hold
+  // '['): the report is the JSON array that starts on a line of its own.
+  const start = out.search(/^\[\s*$/m);
+  if (start < 0) throw new Error(`npm pack printed no JSON report:\n${out}`);
+  const report = JSON.parse(out.slice(start)) as { filename: string; files: { path: string }[] }[];
   files = (report[0]?.files ?? []).map((f) => f.path);
   // A fresh project with the tarball unpacked as its dependency, as `npm install utpx` leaves it.
   mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
