@@ -5,27 +5,34 @@
  * sockets' protocol statistics.
  *
  *   npm start -- [--mb 64] [--mtu N] [--host 127.0.0.1|::1] [--sockbuf bytes]
+ *
+ * --mtu sets the loopback datagram ceiling (default: the library's, which follows the kernel
+ * receive buffer: see loopbackCeilingFor).
  */
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { noiseChunk, noisePool } from '../bench/lib/noise.js';
 import { Progress, progressMode } from '../src/cli/progress.js';
-import { connect, createServer, LOOPBACK_MTU_CEILING, type Socket } from '../src/io/index.js';
+import { connect, createServer, type Socket } from '../src/io/index.js';
 
 const { values } = parseArgs({
   options: {
     mb: { type: 'string', default: '64' },
-    mtu: { type: 'string', default: String(LOOPBACK_MTU_CEILING) },
+    mtu: { type: 'string' },
     host: { type: 'string', default: '127.0.0.1' },
     /** Kernel UDP buffer request; Linux caps it at net.core.rmem_max / wmem_max. */
     sockbuf: { type: 'string', default: String(4 * 1024 * 1024) },
   },
 });
 const totalBytes = Number(values.mb) * 1024 * 1024;
-const mtu = Number(values.mtu);
+const mtu = values.mtu === undefined ? undefined : Number(values.mtu);
 const host = values.host;
 const bufferSize = Number(values.sockbuf);
-const socketOptions = { loopbackMtu: mtu, recvBufferSize: bufferSize, sendBufferSize: bufferSize };
+const socketOptions = {
+  ...(mtu === undefined ? {} : { loopbackMtu: mtu }),
+  recvBufferSize: bufferSize,
+  sendBufferSize: bufferSize,
+};
 const CHUNK = 64 * 1024;
 
 const POOL = noisePool(0x9e3779b9, 4 * 1024 * 1024);
@@ -66,7 +73,9 @@ async function main(): Promise<void> {
   for (const c of chunks) sent.update(c);
   const sentDigest = sent.digest('hex');
   const { port, done } = await listen();
-  console.log(`utpx loopback transfer to ${host}, uTP datagrams up to ${mtu} bytes`);
+  console.log(
+    `utpx loopback transfer to ${host}, uTP datagrams up to ${mtu ?? 'the default loopback ceiling (16384, or 65000 with a 2 MiB+ kernel buffer)'}${mtu === undefined ? '' : ' bytes'}`,
+  );
   const cpu0 = process.cpuUsage();
   const client = connect(port, host, socketOptions);
   // The receiver is in this process: its byte count is what has arrived, with no per-packet tracing.

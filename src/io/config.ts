@@ -18,14 +18,27 @@ export const MIN_PACKET_SIZE = 64;
 export const MAX_PACKET_SIZE = 65507;
 
 /**
- * uTP datagram ceiling towards loopback peers (Linux's lo MTU is 64 KiB, so the ceiling is ours to
- * pick). Measured with `npm start` (64/256 MiB, utpx to utpx): 8192 ≈ 150, 16384 ≈ 220–280,
- * 32768 ≈ 230–285, 60000 ≈ 240–330 MB/s. 60000 is fastest between two utpx sockets (4 MiB kernel
- * buffers), but a libutp peer keeps the kernel's default 208 KiB receive buffer, which holds only
- * three such datagrams: a 16 MiB upload to utp-native took 1.1 s at 60000 or 32768 (burst losses
- * and a 1 s retransmission timeout) against 0.12 s at 16384. 16384 is the best for both.
+ * uTP datagram ceiling towards loopback peers when the socket's kernel receive buffer is small
+ * (Linux's stock rmem_max, 208 KiB): Linux's lo MTU is 64 KiB, so the ceiling is ours to pick, and
+ * 16384 keeps a dozen datagrams in such a buffer where 64 KiB ones would overflow it after three.
  */
 export const LOOPBACK_MTU_CEILING = 16384;
+/**
+ * The loopback ceiling when the kernel granted a receive buffer of at least LARGE_RECV_BUFFER (the
+ * 4 MiB utpx asks for by default, where rmem_max allows it). A loopback peer shares the machine's
+ * limits, so its buffer is as large. Measured here (30 Nov 2026, 512 MiB, separate processes,
+ * interleaved runs, median of 3): 16384 → 725 MB/s, 32768 → 1,155, 65000 → 1,113 (TCP 1,570); in one
+ * process 65000 used 0.2–1.0 CPU-s/GB less than 32768. A libutp peer is unaffected: it truncates
+ * datagrams past its 1,500-byte read buffer, so path MTU discovery stays at its size.
+ */
+export const LOOPBACK_MTU_CEILING_LARGE = 65000;
+/** Kernel receive buffer (as the socket reports it) from which loopback peers get LOOPBACK_MTU_CEILING_LARGE. */
+export const LARGE_RECV_BUFFER = 2 * 1024 * 1024;
+
+/** The default loopback ceiling for a socket whose kernel receive buffer is `recvBufferBytes`. */
+export function loopbackCeilingFor(recvBufferBytes: number): number {
+  return recvBufferBytes >= LARGE_RECV_BUFFER ? LOOPBACK_MTU_CEILING_LARGE : LOOPBACK_MTU_CEILING;
+}
 /** Ethernet 1500 minus IPv4 (20) and UDP (8) headers. */
 export const IPV4_MTU_CEILING = 1500 - 28;
 /** Ethernet 1500 minus IPv6 (40) and UDP (8) headers. */
@@ -60,15 +73,19 @@ export interface SocketOptions {
 export interface UtpSocketOptions extends SocketOptions {
   /**
    * The largest datagram sent (uTP header + payload = UDP payload), MIN_PACKET_SIZE to
-   * MAX_PACKET_SIZE. Path MTU discovery searches up to it. Default: 16384 to loopback peers, 1472
-   * over IPv4, 1452 over IPv6.
+   * MAX_PACKET_SIZE. Path MTU discovery searches up to it. Default: to loopback peers 65000 when the
+   * kernel granted a receive buffer of 2 MiB or more, else 16384; 1472 over
+   * IPv4, 1452 over IPv6.
    */
   maxPacketSize?: number;
   /** Give up connecting after this many ms (default 10 000): `connection.connectTimeoutMs`. */
   connectTimeout?: number;
   /** Protocol settings for every connection (window sizes, packet sizes, timeouts, LEDBAT). */
   connection?: ProtocolOptions;
-  /** Datagram ceiling for loopback peers when maxPacketSize is not set (default LOOPBACK_MTU_CEILING). */
+  /**
+   * Datagram ceiling for loopback peers when maxPacketSize is not set (default: 65000 when the
+   * kernel granted the socket a receive buffer of 2 MiB or more, else 16384).
+   */
   loopbackMtu?: number;
   /** Kernel buffer sizes for the UDP socket in bytes (default 4 MiB each, as far as the system allows). */
   recvBufferSize?: number;
@@ -106,8 +123,12 @@ export interface ResolvedConfig {
   readonly inspect: InspectObserver | undefined;
   /** Settings for every connection (validated); per-peer packet ceilings come from `connectionFor`. */
   readonly connection: ConnectionConfig;
-  /** Per-peer settings over `connection`: the packet ceiling for the peer's path, unless one was fixed. */
-  readonly connectionFor: (address: string) => ConnectionConfig | undefined;
+  /**
+   * Per-peer settings over `connection`: the packet ceiling for the peer's path, unless one was
+   * fixed. `loopbackDefault` is the loopback ceiling to use when loopbackMtu was not given (the
+   * socket's loopbackCeilingFor its receive buffer; LOOPBACK_MTU_CEILING when absent).
+   */
+  readonly connectionFor: (address: string, loopbackDefault?: number) => ConnectionConfig | undefined;
 }
 
 const MAX_TIMER_MS = 0x7fffffff;
@@ -294,7 +315,7 @@ export function resolveConfig(opts: unknown, name = 'options'): ResolvedConfig {
     connection.mtuFloor = Math.min(connection.mtuFloor ?? MTU_FLOOR_DEFAULT, maxPacketSize);
   }
   if (u.connectTimeout !== undefined) connection.connectTimeoutMs = u.connectTimeout;
-  const loopbackMtu = u.loopbackMtu ?? LOOPBACK_MTU_CEILING;
+  const loopbackMtu = u.loopbackMtu;
   const fixedCeiling = connection.mtuCeiling !== undefined;
   const fixedBase = connection.packetSize !== undefined;
   return {
@@ -307,13 +328,13 @@ export function resolveConfig(opts: unknown, name = 'options'): ResolvedConfig {
     trace: u.trace,
     inspect: u.inspect,
     connection,
-    connectionFor: (address) => {
+    connectionFor: (address, loopbackDefault = LOOPBACK_MTU_CEILING) => {
       // DPLPMTUD's base: the size every path of the peer's family carries (RFC 8899).
       const base = fixedBase
         ? {}
         : { packetSize: Math.min(mtuBaseFor(address), connection.mtuCeiling ?? MAX_PACKET_SIZE) };
       if (fixedCeiling) return base;
-      return { mtuCeiling: packetCeilingFor(address, loopbackMtu), ...base };
+      return { mtuCeiling: packetCeilingFor(address, loopbackMtu ?? loopbackDefault), ...base };
     },
   };
 }

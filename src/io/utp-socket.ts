@@ -18,6 +18,8 @@ import {
   checkHost,
   checkPort,
   checkSignal,
+  LOOPBACK_MTU_CEILING,
+  loopbackCeilingFor,
   ONE_OFF_LINGER_MS,
   type ResolvedConfig,
   resolveConfig,
@@ -40,6 +42,8 @@ export {
   IPV6_MTU_CEILING,
   isLoopback,
   LOOPBACK_MTU_CEILING,
+  LOOPBACK_MTU_CEILING_LARGE,
+  loopbackCeilingFor,
   ONE_OFF_LINGER_MS,
   type UtpSocketOptions,
 } from './config.js';
@@ -174,6 +178,18 @@ export class UtpSocket extends EventEmitter {
   /** ref()/unref() of the port itself; its connections hold the process open on their own. */
   private ownRef = true;
   private unrefedSockets = 0;
+  /** The default loopback datagram ceiling for this socket's receive buffer; 0 until read while bound. */
+  private loopbackDefault = 0;
+
+  private loopbackCeiling(): number {
+    if (this.loopbackDefault === 0) {
+      const granted = this.udp.getRecvBufferSize();
+      if (granted === 0) return LOOPBACK_MTU_CEILING; // not bound: no connection is made before bind
+      this.loopbackDefault = loopbackCeilingFor(granted);
+    }
+    return this.loopbackDefault;
+  }
+
   private readonly onTick = (): void => {
     this.flushScheduled = false;
     this.endpoint.flush();
@@ -196,7 +212,8 @@ export class UtpSocket extends EventEmitter {
       timers: this.timers,
       now: monotonicUs,
       connection: config.connection,
-      connectionFor: config.connectionFor,
+      // Per peer: the loopback ceiling follows the receive buffer the kernel granted (read once bound).
+      connectionFor: (address) => config.connectionFor(address, this.loopbackCeiling()),
       maxHalfOpen: config.maxHalfOpen,
       ...(config.trace ? { trace: config.trace } : {}),
       ...(config.inspect ? { inspect: config.inspect } : {}),

@@ -20,6 +20,7 @@ import {
   UtpSocket,
   utp,
 } from '../../src/index.js';
+import { LOOPBACK_MTU_CEILING, LOOPBACK_MTU_CEILING_LARGE, loopbackCeilingFor } from '../../src/io/config.js';
 import type { PacketTraceRecord } from '../../src/machines/connection.js';
 import { closed, collect } from '../helpers/streams.js';
 
@@ -232,7 +233,40 @@ describe('arguments are checked at once, with Node codes (item 2)', () => {
 });
 
 describe('maxPacketSize', () => {
-  it('caps every datagram both ways, loopback included (default there: 16384)', async () => {
+  /** The largest datagram a client sends to a loopback server while uploading 3 MB with `opts`. */
+  async function largestUpload(opts: { recvBufferSize?: number }): Promise<{ largest: number; granted: number }> {
+    let largest = 0;
+    const srv = createServer((s) => s.resume().on('end', () => s.end()));
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    cleanup.push(() => new Promise<void>((resolve) => srv.close(() => resolve())));
+    const sock = utp(opts);
+    sock.bind(0, '127.0.0.1');
+    await once(sock, 'listening');
+    cleanup.push(() => new Promise<void>((resolve) => sock.close(() => resolve())));
+    const c = sock.connect(srv.address().port, '127.0.0.1');
+    const data = Buffer.alloc(3_000_000, 5);
+    c.end(data);
+    c.resume();
+    await closed(c);
+    largest = c.stats().packetSize;
+    return { largest, granted: sock.getRecvBufferSize() };
+  }
+
+  it('the loopback ceiling follows the kernel receive buffer: 16384 with a small one, 65000 with 2 MiB or more', async () => {
+    expect(loopbackCeilingFor(256 * 1024)).toBe(LOOPBACK_MTU_CEILING);
+    expect(loopbackCeilingFor(2 * 1024 * 1024)).toBe(LOOPBACK_MTU_CEILING_LARGE);
+    const small = await largestUpload({ recvBufferSize: 96 * 1024 });
+    expect(small.granted).toBeLessThan(2 * 1024 * 1024);
+    expect(small.largest).toBeGreaterThan(1472); // path MTU discovery climbed past Ethernet size
+    expect(small.largest).toBeLessThanOrEqual(LOOPBACK_MTU_CEILING);
+    const large = await largestUpload({ recvBufferSize: 4 * 1024 * 1024 });
+    // What this machine grants decides the ceiling (Linux caps requests at net.core.rmem_max).
+    if (large.granted >= 2 * 1024 * 1024) expect(large.largest).toBeGreaterThan(LOOPBACK_MTU_CEILING);
+    expect(large.largest).toBeLessThanOrEqual(loopbackCeilingFor(large.granted));
+  });
+
+  it('caps every datagram both ways, loopback included', async () => {
     let largest = 0;
     const trace = (r: { kind: string; length?: number }) => {
       if (r.kind === 'packet') largest = Math.max(largest, r.length ?? 0);
