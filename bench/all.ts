@@ -171,7 +171,7 @@ async function main(): Promise<void> {
   // 2. Latency.
   const trips = quick ? 2000 : 5000;
   log(`\nLatency: 1-byte ping-pong, ${trips} round trips, separate processes, ${quick ? 1 : 3} run(s); medians`);
-  const lat = await latency(['tcp', 'utp-native', 'utpx'], trips, quick ? 1 : 3, () => {});
+  const lat = await latency(['tcp', 'dgram', 'utp-native', 'utpx'], trips, quick ? 1 : 3, () => {});
   for (const s of lat)
     log(`  ${s.kind.padEnd(11)} p50 ${s.p50Us.toFixed(0).padStart(5)} µs   p99 ${s.p99Us.toFixed(0).padStart(6)} µs`);
   {
@@ -179,6 +179,11 @@ async function main(): Promise<void> {
     const t = lat.find((s) => s.kind === 'tcp');
     if (u && t) {
       log(`  utpx vs TCP: p50 ${ratio(u.p50Us, t.p50Us)}, p99 ${ratio(u.p99Us, t.p99Us)}`);
+      const d = lat.find((s) => s.kind === 'dgram');
+      if (d) {
+        log(`  bare dgram (no protocol) vs TCP: p50 ${ratio(d.p50Us, t.p50Us)}, p99 ${ratio(d.p99Us, t.p99Us)}`);
+        log(`  utpx vs bare dgram: p50 ${ratio(u.p50Us, d.p50Us)}, p99 ${ratio(u.p99Us, d.p99Us)}`);
+      }
       goals.push(['ping-pong p50 ≤ 1.2× TCP', u.p50Us <= 1.2 * t.p50Us, ratio(u.p50Us, t.p50Us)]);
       goals.push(['ping-pong p99 ≤ 2× TCP', u.p99Us <= 2 * t.p99Us, ratio(u.p99Us, t.p99Us)]);
     }

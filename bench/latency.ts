@@ -1,6 +1,7 @@
 /**
  * Latency: a 1-byte ping-pong over 127.0.0.1, server and client in separate processes, through TCP,
- * utp-native (libutp) and utpx. Prints p50 and p99 of the round-trip time and utpx's ratio to TCP.
+ * utp-native (libutp) and utpx, and bare node:dgram ('dgram': the floor under any transport on
+ * dgram). Prints p50 and p99 of the round-trip time and each kind's ratio to TCP and to dgram.
  *
  *   npx tsx bench/latency.ts [round trips] [--runs=N] [--kinds=tcp,utp-native,utpx]
  */
@@ -65,15 +66,18 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const flag = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const n = Number(args.find((a) => !a.startsWith('--')) ?? 5000);
   const runs = Number(flag('runs') ?? 3);
-  const kinds = (flag('kinds') ?? 'tcp,utp-native,utpx').split(',');
+  const kinds = (flag('kinds') ?? 'tcp,dgram,utp-native,utpx').split(',');
   console.log(`latency: 1-byte ping-pong over 127.0.0.1, ${n} round trips, ${runs} run(s), separate processes`);
   const summary = await latency(kinds, n, runs);
   const tcp = summary.find((s) => s.kind === 'tcp');
+  const raw = summary.find((s) => s.kind === 'dgram');
   for (const s of summary) {
-    const vs =
+    let vs =
       tcp && s !== tcp
         ? `   vs tcp: p50 ${(s.p50Us / tcp.p50Us).toFixed(2)}x, p99 ${(s.p99Us / tcp.p99Us).toFixed(2)}x`
         : '';
+    if (raw && s !== raw && s !== tcp)
+      vs += `; vs dgram: p50 ${(s.p50Us / raw.p50Us).toFixed(2)}x, p99 ${(s.p99Us / raw.p99Us).toFixed(2)}x`;
     console.log(
       `  ${s.kind.padEnd(12)} p50 ${s.p50Us.toFixed(0).padStart(5)} µs  p99 ${s.p99Us.toFixed(0).padStart(6)} µs${vs}`,
     );

@@ -4,9 +4,12 @@
  *   argv: <kind> server            → posts { type: 'listening', port }, echoes every byte back
  *   argv: <kind> client <port> <n> → posts { type: 'latency', samplesUs } after n round trips
  *
+ * <kind> is one of ./kinds.ts, or 'dgram' (bare node:dgram, the floor under any UDP transport).
+ *
  * The client writes one byte, waits for the echo, and writes the next at once: each round trip is
  * a lone small write on both sides, so nothing may hold it (or its ack) for a batch to fill.
  */
+import dgram from 'node:dgram';
 import type { Duplex } from 'node:stream';
 import { postToParent } from './child.js';
 import { kinds } from './kinds.js';
@@ -15,7 +18,45 @@ const [kindName = 'utpx', role = 'server', portArg = '0', nArg = '5000'] = proce
 
 const post = (m: unknown, exitAfter?: number): void => postToParent(m, exitAfter);
 
+/**
+ * Kind 'dgram': the same ping-pong over bare node:dgram sockets, no protocol at all — the floor for
+ * any transport built on dgram (Node's per-datagram cost on both sides of each hop).
+ */
+async function rawDgram(): Promise<void> {
+  const literal = (host: string, _o: unknown, cb: (e: null, a: string, f: number) => void): void => cb(null, host, 4);
+  const sock = dgram.createSocket({ type: 'udp4', lookup: literal as never });
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+  if (role === 'server') {
+    process.on('SIGINT', () => process.exit(0));
+    sock.on('message', (m, from) => sock.send(m, from.port, from.address));
+    post({ type: 'listening', port: sock.address().port });
+    return;
+  }
+  const n = Number(nArg);
+  const warmup = Math.min(500, n);
+  const one = Buffer.from([0x2a]);
+  const samples: number[] = [];
+  let i = 0;
+  let t0 = 0;
+  sock.connect(Number(portArg), '127.0.0.1', () => {
+    sock.on('message', () => {
+      const t = performance.now();
+      if (i >= warmup) samples.push((t - t0) * 1000);
+      i++;
+      if (i >= n + warmup) {
+        post({ type: 'latency', samplesUs: samples }, 0);
+        return;
+      }
+      t0 = performance.now();
+      sock.send(one);
+    });
+    t0 = performance.now();
+    sock.send(one);
+  });
+}
+
 async function main(): Promise<void> {
+  if (kindName === 'dgram') return rawDgram();
   const load = kinds[kindName];
   if (load === undefined) throw new Error(`unknown kind '${kindName}'`);
   const kind = await load();
