@@ -94,7 +94,53 @@ export interface ConnectionEvents {
 
 type ConnectionActor = Actor<typeof connectionMachine>;
 
-export class Connection {
+/**
+ * The chart's config with the defaults filled in. A connection that overrides none of them shares
+ * DEFAULT_LIFECYCLE (the chart only reads it), so idle connections keep no copy each.
+ */
+function lifecycleFor(config: ConnectionConfig): LifecycleConfig {
+  const d = DEFAULT_LIFECYCLE;
+  const lifecycle: LifecycleConfig = {
+    synRtoMs: config.synRtoMs ?? d.synRtoMs,
+    synRetries: config.synRetries ?? d.synRetries,
+    connectTimeoutMs: config.connectTimeoutMs ?? d.connectTimeoutMs,
+    keepaliveMs: config.keepaliveMs ?? d.keepaliveMs,
+    idleTimeoutMs: config.idleTimeoutMs ?? d.idleTimeoutMs,
+    maxRetransmits: config.maxRetransmits ?? d.maxRetransmits,
+  };
+  const same =
+    lifecycle.synRtoMs === d.synRtoMs &&
+    lifecycle.synRetries === d.synRetries &&
+    lifecycle.connectTimeoutMs === d.connectTimeoutMs &&
+    lifecycle.keepaliveMs === d.keepaliveMs &&
+    lifecycle.idleTimeoutMs === d.idleTimeoutMs &&
+    lifecycle.maxRetransmits === d.maxRetransmits;
+  return same ? d : lifecycle;
+}
+
+type XStateClock = {
+  setTimeout: (fn: (...args: unknown[]) => void, ms: number) => unknown;
+  clearTimeout: (handle: unknown) => void;
+};
+
+/** One XState clock per environment (an endpoint shares one among its connections). */
+const clocks = new WeakMap<ConnectionEnv, XStateClock>();
+
+/** The actor's clock: its delays as entries on the env's timer queue, in the env's time. */
+function clockFor(env: ConnectionEnv): XStateClock {
+  let clock = clocks.get(env);
+  if (clock === undefined) {
+    const { timers, now } = env;
+    clock = {
+      setTimeout: (fn, ms) => timers.schedule(now() + msToUs(ms), fn),
+      clearTimeout: (handle) => timers.cancel(handle as TimerHandle),
+    };
+    clocks.set(env, clock);
+  }
+  return clock;
+}
+
+export class Connection implements ConnectionHooks {
   readonly core: ConnectionCore;
   readonly actor: ConnectionActor;
   readonly remoteAddress: string;
@@ -104,6 +150,8 @@ export class Connection {
   flushQueued = false;
   private readonly env: ConnectionEnv;
   private readonly lifecycle: LifecycleConfig;
+  /** @internal The core's packet trace hook (ConnectionHooks.trace), set only when tracing. */
+  readonly trace: ((record: TraceRecord) => void) | undefined;
   private timer: TimerHandle | undefined;
   private timerAt = 0;
 
@@ -118,47 +166,54 @@ export class Connection {
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     const trace = env.trace;
-    const packetTrace = trace
-      ? (r: TraceRecord) =>
-          trace({ ...r, remoteAddress: this.remoteAddress, remotePort: this.remotePort, localId: this.core.recvId })
-      : undefined;
-    const hooks: ConnectionHooks = {
-      transmit: (buf, length) => env.transmit(buf, length, this),
-      deliver: (payload) => {
-        // Lifecycle facts the packet produced before this payload (the initiator heard from, …)
-        // reach the chart first, so the owner sees them in the order they happened.
-        if (this.core.facts.length > 0) this.drainFacts();
-        this.events.onData?.(payload);
-      },
-      writable: () => this.events.onDrain?.(),
-      unreadBytes: () => this.events.unreadBytes?.() ?? 0,
-      needFlush: () => env.needFlush(this),
-      trace: packetTrace,
-    };
-    const lifecycle: LifecycleConfig = {
-      synRtoMs: config.synRtoMs ?? DEFAULT_LIFECYCLE.synRtoMs,
-      synRetries: config.synRetries ?? DEFAULT_LIFECYCLE.synRetries,
-      connectTimeoutMs: config.connectTimeoutMs ?? DEFAULT_LIFECYCLE.connectTimeoutMs,
-      keepaliveMs: config.keepaliveMs ?? DEFAULT_LIFECYCLE.keepaliveMs,
-      idleTimeoutMs: config.idleTimeoutMs ?? DEFAULT_LIFECYCLE.idleTimeoutMs,
-      maxRetransmits: config.maxRetransmits ?? DEFAULT_LIFECYCLE.maxRetransmits,
-    };
+    if (trace) {
+      this.trace = (r: TraceRecord) =>
+        trace({ ...r, remoteAddress: this.remoteAddress, remotePort: this.remotePort, localId: this.core.recvId });
+    }
+    const lifecycle = lifecycleFor(config);
     this.lifecycle = lifecycle;
+    // The connection is the core's hooks itself (methods below): no closures per connection.
     // The core stops retransmitting past the same limit the chart ends the connection at.
-    this.core = new ConnectionCore(role, hooks, { ...config, maxRetransmits: lifecycle.maxRetransmits });
-    const { timers, now } = env;
-    const inspect = traceStates(env.inspect, trace, now, this);
+    this.core = new ConnectionCore(role, this, { ...config, maxRetransmits: lifecycle.maxRetransmits });
+    const inspect = traceStates(env.inspect, trace, env.now, this);
     this.actor = createActor(connectionMachine, {
       input: { config: lifecycle },
       ...(inspect ? { inspect } : {}),
       // XState's delays run on the endpoint's timer queue, so simulated time drives them too.
-      clock: {
-        setTimeout: (fn: (...args: unknown[]) => void, ms: number) => timers.schedule(now() + msToUs(ms), fn),
-        clearTimeout: (handle: unknown) => timers.cancel(handle as TimerHandle),
-      },
+      clock: clockFor(env),
     });
     this.actor.on('*', (effect) => this.onEffect(effect as ConnectionEffect));
     this.actor.start();
+  }
+
+  // ---------------------------------------------------------------- ConnectionHooks (the core calls these)
+
+  /** @internal */
+  transmit(buf: Uint8Array, length: number): unknown {
+    return this.env.transmit(buf, length, this);
+  }
+
+  /** @internal */
+  deliver(payload: Uint8Array): void {
+    // Lifecycle facts the packet produced before this payload (the initiator heard from, …)
+    // reach the chart first, so the owner sees them in the order they happened.
+    if (this.core.facts.length > 0) this.drainFacts();
+    this.events.onData?.(payload);
+  }
+
+  /** @internal */
+  writable(): void {
+    this.events.onDrain?.();
+  }
+
+  /** @internal */
+  unreadBytes(): number {
+    return this.events.unreadBytes?.() ?? 0;
+  }
+
+  /** @internal */
+  needFlush(): void {
+    this.env.needFlush(this);
   }
 
   /** Lifecycle state value, e.g. 'connecting' or { connected: {...} }. */
