@@ -9,7 +9,7 @@
  * the chart's milliseconds become the core's microseconds — so the whole connection runs on
  * whatever clock the endpoint has.
  */
-import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import { type Actor, type AnyActorRef, createActor, fromTransition, type InspectionEvent, type Observer } from 'xstate';
 
 /** What `createActor`'s `inspect` option takes. */
 export type InspectObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
@@ -140,6 +140,66 @@ function clockFor(env: ConnectionEnv): XStateClock {
   return clock;
 }
 
+/**
+ * Every root XState actor makes its own system: a scheduler, registries and some twenty closures,
+ * ~3 KB of heap per connection end, more than the actor itself. So a connection's actor is instead
+ * created with a parent, a host actor that does nothing, and joins the host's system; up to
+ * ACTORS_PER_HOST connections share one. Not one host for all: a finishing actor's system cancels
+ * its timers by scanning every event scheduled in the system (XState's cancelAll), so the cost of a
+ * close grows with the connections sharing it. A host is dropped once its last connection finishes.
+ */
+interface ActorHost {
+  readonly actor: AnyActorRef;
+  /** Connections whose actor is in this host's system and has not finished. */
+  live: number;
+}
+
+const ACTORS_PER_HOST = 64;
+
+/**
+ * The host actor's logic: it only receives what XState sends a parent (a child's done event, or its
+ * error). An error is reported as a root actor's unobserved error is (XState throws it from a
+ * timer), so a fault in the chart does not vanish into the host.
+ */
+const hostLogic = fromTransition((state: null, event: { type: string; error?: unknown }) => {
+  if (event.type.startsWith('xstate.error.actor')) {
+    const err = event.error;
+    setTimeout(() => {
+      throw err;
+    });
+  }
+  return state;
+}, null);
+
+/** Hosts with their connections, per env (an endpoint keeps its own). */
+const hosts = new WeakMap<ConnectionEnv, ActorHost[]>();
+
+/** A host of `env` with room for one more connection (the first that has room, or a new one). */
+function hostFor(env: ConnectionEnv): ActorHost {
+  let list = hosts.get(env);
+  if (list === undefined) {
+    list = [];
+    hosts.set(env, list);
+  }
+  for (const h of list) if (h.live < ACTORS_PER_HOST) return h;
+  const host: ActorHost = { actor: createActor(hostLogic, { clock: clockFor(env) }).start(), live: 0 };
+  list.push(host);
+  return host;
+}
+
+/**
+ * A connection's actor finished: its host has room again, and goes once it hosts no one (unless it
+ * is the env's last: one connection at a time should not make a host each).
+ */
+function leaveHost(env: ConnectionEnv, host: ActorHost): void {
+  host.live--;
+  if (host.live > 0) return;
+  const list = hosts.get(env);
+  if (list === undefined || list.length === 1) return;
+  const i = list.indexOf(host);
+  if (i >= 0) list.splice(i, 1);
+}
+
 export class Connection implements ConnectionHooks {
   readonly core: ConnectionCore;
   readonly actor: ConnectionActor;
@@ -154,6 +214,8 @@ export class Connection implements ConnectionHooks {
   readonly trace: ((record: TraceRecord) => void) | undefined;
   private timer: TimerHandle | undefined;
   private timerAt = 0;
+  /** The host whose XState system the actor belongs to (none when inspected). */
+  private host: ActorHost | undefined;
 
   constructor(
     role: Role,
@@ -176,12 +238,20 @@ export class Connection implements ConnectionHooks {
     // The core stops retransmitting past the same limit the chart ends the connection at.
     this.core = new ConnectionCore(role, this, { ...config, maxRetransmits: lifecycle.maxRetransmits });
     const inspect = traceStates(env.inspect, trace, env.now, this);
-    this.actor = createActor(connectionMachine, {
-      input: { config: lifecycle },
-      ...(inspect ? { inspect } : {}),
-      // XState's delays run on the endpoint's timer queue, so simulated time drives them too.
-      clock: clockFor(env),
-    });
+    if (inspect) {
+      // Inspected (or traced): a root actor, with the system its observer watches to itself.
+      this.actor = createActor(connectionMachine, {
+        input: { config: lifecycle },
+        inspect,
+        // XState's delays run on the endpoint's timer queue, so simulated time drives them too.
+        clock: clockFor(env),
+      });
+    } else {
+      // Otherwise the actor joins a host's XState system (see ActorHost), whose clock is the same.
+      this.host = hostFor(env);
+      this.host.live++;
+      this.actor = createActor(connectionMachine, { input: { config: lifecycle }, parent: this.host.actor });
+    }
     this.actor.on('*', (effect) => this.onEffect(effect as ConnectionEffect));
     this.actor.start();
   }
@@ -397,6 +467,8 @@ export class Connection implements ConnectionHooks {
    * the owner hears how it ended.
    */
   private onFinished(outcome: Outcome, code: string | undefined, clean: boolean): void {
+    if (this.host !== undefined) leaveHost(this.env, this.host);
+    this.host = undefined;
     this.core.close(this.env.now(), clean);
     this.env.timers.cancel(this.timer);
     this.timer = undefined;
