@@ -419,6 +419,8 @@ export class Connection implements ConnectionHooks {
       this.actor.send(event);
       if (event.type === 'FIN_ACKED') this.events.onFinAcked?.();
     }
+    // Emptied by shift(), the array keeps its grown backing store; length 0 lets V8 drop it.
+    facts.length = 0;
   }
 
   flush(): void {
