@@ -16,7 +16,6 @@ export type InspectObserver = Observer<InspectionEvent> | ((event: InspectionEve
 
 import {
   ConnectionCore,
-  type ConnectionHooks,
   type ConnectionOptions,
   type CoreEvent,
   type Role,
@@ -200,7 +199,7 @@ function leaveHost(env: ConnectionEnv, host: ActorHost): void {
   if (i >= 0) list.splice(i, 1);
 }
 
-export class Connection implements ConnectionHooks {
+export class Connection {
   readonly core: ConnectionCore;
   readonly actor: ConnectionActor;
   readonly remoteAddress: string;
@@ -234,7 +233,8 @@ export class Connection implements ConnectionHooks {
     }
     const lifecycle = lifecycleFor(config);
     this.lifecycle = lifecycle;
-    // The connection is the core's hooks itself (methods below): no closures per connection.
+    // The connection is the core's hooks itself (its ConnectionHooks methods below, @internal, so not
+    // declared with `implements`: the published types leave them out): no closures per connection.
     // The core stops retransmitting past the same limit the chart ends the connection at.
     this.core = new ConnectionCore(role, this, { ...config, maxRetransmits: lifecycle.maxRetransmits });
     const inspect = traceStates(env.inspect, trace, env.now, this);
