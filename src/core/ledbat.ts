@@ -73,6 +73,13 @@ export interface LedbatStats {
 /** Where DelayHistory's buckets start in its one array (after the recent samples). */
 const BUCKETS = CUR_DELAY_SIZE;
 
+/** `n` zeros in an array V8 keeps as unboxed doubles (made from a double, so it never changes kind). */
+function unsignedArray(n: number): number[] {
+  const a: number[] = [];
+  for (let i = 0; i < n; i++) a.push(0.5);
+  return a.fill(0);
+}
+
 /** a < b on the 32-bit circle: the shorter walk from a to b goes upward. */
 function wrapLess(a: number, b: number): boolean {
   return tsDiff(b, a) < tsDiff(a, b);
@@ -86,11 +93,12 @@ export class DelayHistory {
   private baseDelay = 0;
   private seeded = false;
   /**
-   * One array for both (a typed array costs ~150 bytes of objects besides its elements, and there
-   * are four per connection): the last CUR_DELAY_SIZE samples at 0 …, then the DELAY_BASE_HISTORY
-   * per-minute buckets from BUCKETS on.
+   * One array for both: the last CUR_DELAY_SIZE samples at 0 …, then the DELAY_BASE_HISTORY
+   * per-minute buckets from BUCKETS on. Unsigned 32-bit values (every store is one already, or
+   * made one with `>>> 0`) in a plain array of doubles: a Uint32Array costs ~90 bytes more per
+   * history in objects (its buffer), and there are two per connection.
    */
-  private readonly samples = new Uint32Array(BUCKETS + DELAY_BASE_HISTORY);
+  private readonly samples: number[] = unsignedArray(BUCKETS + DELAY_BASE_HISTORY);
   private recentNext = 0;
   private recentCount = 0;
   private bucket = 0;
@@ -150,7 +158,9 @@ export class DelayHistory {
 
   /** Raise the whole base history by `offset` µs (mod 2³²): clock-drift and RTT-cap corrections. */
   shift(offset: number): void {
-    for (let i = BUCKETS; i < BUCKETS + DELAY_BASE_HISTORY; i++) this.samples[i] = (this.samples[i] as number) + offset;
+    for (let i = BUCKETS; i < BUCKETS + DELAY_BASE_HISTORY; i++) {
+      this.samples[i] = ((this.samples[i] as number) + offset) >>> 0;
+    }
     this.baseDelay = (this.baseDelay + offset) >>> 0;
   }
 }
