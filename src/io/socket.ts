@@ -590,8 +590,9 @@ export class Socket extends Duplex {
   /**
    * Copies the payload into the slab (a memcpy of one datagram costs far less than a `push` per
    * datagram, and the datagram's buffer dies young); pushed at the end of the batch.
+   *
+   * @internal ConnectionEvents.onData (called unguarded: it only copies).
    */
-  /** @internal */
   onData(payload: Uint8Array): void {
     if (this.destroyed || this.broken) return;
     const n = payload.length;
