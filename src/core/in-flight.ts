@@ -24,8 +24,11 @@ export const DUPLICATE_ACKS_BEFORE_RESEND = 3;
 export const ACK_NR_ALLOWED_BEHIND = DUPLICATE_ACKS_BEFORE_RESEND;
 /** libutp OUTGOING_BUFFER_MAX_SIZE — a sensible capacity for a connection's send buffer. */
 export const OUTGOING_BUFFER_MAX_SIZE = 1024;
-/** Slots a new send buffer starts with (it doubles on demand up to its capacity). */
+/** Slots the send buffer gets with its first packet (it doubles on demand up to its capacity). */
 const INITIAL_SLOTS = 16;
+/** What an empty ring's typed arrays are before the first packet: nothing indexes them (the span is empty). */
+const NO_BYTES = new Uint8Array(0);
+const NO_DOUBLES = new Float64Array(0);
 
 export interface OutPacket {
   seqNr: number;
@@ -84,7 +87,10 @@ export interface InFlightOptions {
 
 export class InFlightPackets {
   private readonly capacity: number;
-  /** Slots allocated now − 1: the ring starts at INITIAL_SLOTS and doubles on demand up to `capacity`. */
+  /**
+   * Slots allocated now − 1: −1 until the first packet (an idle connection holds no ring), then
+   * INITIAL_SLOTS, doubling on demand up to `capacity`.
+   */
   private mask: number;
   private packetBytes: number;
   private slots: (OutPacket | undefined)[];
@@ -125,15 +131,15 @@ export class InFlightPackets {
       throw new RangeError(`send buffer capacity must be a power of two ≤ 32768, got ${capacity}`);
     }
     this.capacity = capacity;
-    // An idle connection keeps a few hundred bytes; a busy one grows to what its window needs.
-    const slots = Math.min(capacity, INITIAL_SLOTS);
-    this.mask = slots - 1;
+    // An idle connection keeps no ring; the first allocate() makes one, and a busy connection's grows
+    // to what its window needs.
+    this.mask = -1;
     this.packetBytes = packetBytes;
-    this.slots = new Array<OutPacket | undefined>(slots).fill(undefined);
-    this.live = new Uint8Array(slots);
-    this.inFlight = new Uint8Array(slots);
-    this.flightBytes = new Float64Array(slots);
-    this.sendOrder = new Float64Array(slots);
+    this.slots = [];
+    this.live = NO_BYTES;
+    this.inFlight = NO_BYTES;
+    this.flightBytes = NO_DOUBLES;
+    this.sendOrder = NO_DOUBLES;
     this.emptyFrom(initialSeq & 0xffff);
   }
 
@@ -515,9 +521,12 @@ export class InFlightPackets {
     this.dupAcks = 0;
   }
 
-  /** Doubles the ring, moving the span oldestSeq … nextSeq − 1 to its slots in the larger one. */
+  /**
+   * Makes the ring (INITIAL_SLOTS, or the capacity if smaller) or doubles it, moving the span
+   * oldestSeq … nextSeq − 1 to its slots in the larger one.
+   */
   private grow(): void {
-    const size = (this.mask + 1) * 2;
+    const size = this.mask < 0 ? Math.min(this.capacity, INITIAL_SLOTS) : (this.mask + 1) * 2;
     const mask = size - 1;
     const slots = new Array<OutPacket | undefined>(size).fill(undefined);
     const live = new Uint8Array(size);

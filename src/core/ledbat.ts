@@ -70,6 +70,16 @@ export interface LedbatStats {
   ssthresh: number;
 }
 
+/** Where DelayHistory's buckets start in its one array (after the recent samples). */
+const BUCKETS = CUR_DELAY_SIZE;
+
+/** `n` zeros in an array V8 keeps as unboxed doubles (made from a double, so it never changes kind). */
+function unsignedArray(n: number): number[] {
+  const a: number[] = [];
+  for (let i = 0; i < n; i++) a.push(0.5);
+  return a.fill(0);
+}
+
 /** a < b on the 32-bit circle: the shorter walk from a to b goes upward. */
 function wrapLess(a: number, b: number): boolean {
   return tsDiff(b, a) < tsDiff(a, b);
@@ -82,10 +92,15 @@ function wrapLess(a: number, b: number): boolean {
 export class DelayHistory {
   private baseDelay = 0;
   private seeded = false;
-  private readonly recent = new Uint32Array(CUR_DELAY_SIZE);
+  /**
+   * One array for both: the last CUR_DELAY_SIZE samples at 0 …, then the DELAY_BASE_HISTORY
+   * per-minute buckets from BUCKETS on. Unsigned 32-bit values (every store is one already, or
+   * made one with `>>> 0`) in a plain array of doubles: a Uint32Array costs ~90 bytes more per
+   * history in objects (its buffer), and there are two per connection.
+   */
+  private readonly samples: number[] = unsignedArray(BUCKETS + DELAY_BASE_HISTORY);
   private recentNext = 0;
   private recentCount = 0;
-  private readonly buckets = new Uint32Array(DELAY_BASE_HISTORY);
   private bucket = 0;
   private bucketStartUs = 0;
 
@@ -101,7 +116,7 @@ export class DelayHistory {
   get value(): number {
     let v = 0xffffffff;
     for (let i = 0; i < this.recentCount; i++) {
-      const d = this.recent[i] as number;
+      const d = this.samples[i] as number;
       if (d < v) v = d;
     }
     return this.recentCount === 0 ? 0 : v;
@@ -110,15 +125,15 @@ export class DelayHistory {
   add(sample: number, nowUs: number): void {
     sample >>>= 0;
     if (!this.seeded) {
-      this.buckets.fill(sample);
+      this.samples.fill(sample, BUCKETS);
       this.baseDelay = sample;
       this.bucketStartUs = nowUs;
       this.seeded = true;
     }
-    if (wrapLess(sample, this.buckets[this.bucket] as number)) this.buckets[this.bucket] = sample;
+    if (wrapLess(sample, this.samples[BUCKETS + this.bucket] as number)) this.samples[BUCKETS + this.bucket] = sample;
     if (wrapLess(sample, this.baseDelay)) this.baseDelay = sample;
 
-    this.recent[this.recentNext] = tsDiff(sample, this.baseDelay);
+    this.samples[this.recentNext] = tsDiff(sample, this.baseDelay);
     this.recentNext = (this.recentNext + 1) % CUR_DELAY_SIZE;
     if (this.recentCount < CUR_DELAY_SIZE) this.recentCount++;
 
@@ -129,12 +144,12 @@ export class DelayHistory {
       const steps = Math.min(DELAY_BASE_HISTORY, Math.floor(elapsed / DELAY_BASE_BUCKET_US));
       for (let i = 0; i < steps; i++) {
         this.bucket = (this.bucket + 1) % DELAY_BASE_HISTORY;
-        this.buckets[this.bucket] = sample;
+        this.samples[BUCKETS + this.bucket] = sample;
       }
       this.bucketStartUs = nowUs;
-      let min = this.buckets[0] as number;
+      let min = this.samples[BUCKETS] as number;
       for (let i = 1; i < DELAY_BASE_HISTORY; i++) {
-        const b = this.buckets[i] as number;
+        const b = this.samples[BUCKETS + i] as number;
         if (wrapLess(b, min)) min = b;
       }
       this.baseDelay = min;
@@ -143,7 +158,9 @@ export class DelayHistory {
 
   /** Raise the whole base history by `offset` µs (mod 2³²): clock-drift and RTT-cap corrections. */
   shift(offset: number): void {
-    for (let i = 0; i < DELAY_BASE_HISTORY; i++) this.buckets[i] = (this.buckets[i] as number) + offset;
+    for (let i = BUCKETS; i < BUCKETS + DELAY_BASE_HISTORY; i++) {
+      this.samples[i] = ((this.samples[i] as number) + offset) >>> 0;
+    }
     this.baseDelay = (this.baseDelay + offset) >>> 0;
   }
 }

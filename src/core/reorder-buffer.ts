@@ -4,9 +4,10 @@
  * straight away), so a loss-free stream costs one comparison per packet.
  *
  * Entries live in a ring indexed by seqNr & (size − 1). Every stored seq lies in ackNr + 1 …
- * ackNr + size, so no two of them share a slot. The ring starts small and doubles (rehashing what
- * it holds) when a packet lands beyond it, up to `capacity`: an idle connection keeps a few hundred
- * bytes, a fast one with a wide window gets the slots its window needs.
+ * ackNr + size, so no two of them share a slot. The ring starts with one (always empty) slot, gets
+ * INITIAL_SLOTS when the first packet arrives out of order, and doubles (rehashing what it holds)
+ * when a packet lands beyond it, up to `capacity`: an idle or loss-free connection keeps no ring,
+ * a fast one with a wide window gets the slots its window needs.
  */
 import { seqAdd, seqDiff } from '../wire/seq.js';
 import { sackSet } from './sack.js';
@@ -21,7 +22,7 @@ export interface ReorderBufferOptions {
   capacity: number;
 }
 
-/** Slots a new buffer starts with. */
+/** Slots a buffer gets when the first packet arrives out of order. */
 const INITIAL_SLOTS = 64;
 
 export class ReorderBuffer {
@@ -43,9 +44,9 @@ export class ReorderBuffer {
       throw new RangeError(`reorder buffer capacity must be a power of two ≤ 32768, got ${capacity}`);
     }
     this.capacity = capacity;
-    const slots = Math.min(capacity, INITIAL_SLOTS);
-    this.mask = slots - 1;
-    this.payloads = new Array<Uint8Array | undefined>(slots).fill(undefined);
+    // One slot, never filled: ackNr + 1 (the in-order case) finds it empty without a ring.
+    this.mask = 0;
+    this.payloads = [undefined];
   }
 
   /** Slots allocated now (grows on demand up to the capacity). */
@@ -55,7 +56,7 @@ export class ReorderBuffer {
 
   /** Double the ring until seq distance `d` fits, moving what is held to its new slots. */
   private grow(d: number): void {
-    let size = this.payloads.length;
+    let size = Math.max(this.payloads.length, Math.min(this.capacity, INITIAL_SLOTS));
     while (size < d) size *= 2;
     const old = this.payloads;
     const next = new Array<Uint8Array | undefined>(size).fill(undefined);
@@ -114,7 +115,8 @@ export class ReorderBuffer {
       this._tooFar++;
       return 'too-far';
     }
-    if (d > this.payloads.length) this.grow(d);
+    // d === 1 needs no ring (the one-slot start has ackNr + 1's slot, empty).
+    if (d > this.payloads.length && d > 1) this.grow(d);
     const i = seqNr & this.mask;
     if (this.payloads[i] !== undefined) {
       // Also covers ackNr + 1 arriving again before the caller drained it with shift().

@@ -14,6 +14,7 @@ import type { TimerQueue } from '../core/timer-queue.js';
 import {
   Connection,
   type ConnectionConfig,
+  type ConnectionEnv,
   type ConnectionTrace,
   type InspectObserver,
 } from '../machines/connection.js';
@@ -168,6 +169,8 @@ export class Endpoint {
   private readonly layout = createLayout();
   private readonly header = new PacketHeader(new Uint8Array(0));
   private readonly random: () => number;
+  /** What every connection of this endpoint gets from it: one object, shared (no closures per connection). */
+  private readonly env: ConnectionEnv;
   /** SYNs answered, by "address|port|recvId", oldest first (Map keeps insertion order). */
   private readonly synQueue = new Map<string, HalfOpen>();
   /** Closed connections' ids, by "address|port|recvId", oldest first. */
@@ -201,6 +204,17 @@ export class Endpoint {
   constructor(opts: EndpointOptions) {
     this.opts = opts;
     this.random = opts.random ?? unpredictable;
+    const { transport } = opts;
+    this.env = {
+      timers: opts.timers,
+      now: opts.now,
+      random16: () => Math.floor(this.random() * 0x10000) & 0xffff,
+      transmit: (b, length, c) => transport.send(b, 0, length, c.remotePort, c.remoteAddress),
+      needFlush: (c) => this.markDirty(c),
+      released: (c) => this.unregister(c),
+      trace: opts.trace,
+      inspect: opts.inspect,
+    };
   }
 
   get size(): number {
@@ -458,24 +472,7 @@ export class Endpoint {
   }
 
   private create(role: 'initiator' | 'acceptor', address: string, port: number, config: ConnectionConfig): Connection {
-    const { transport } = this.opts;
-    const random16 = () => Math.floor(this.random() * 0x10000) & 0xffff;
-    return new Connection(
-      role,
-      address,
-      port,
-      {
-        timers: this.opts.timers,
-        now: this.opts.now,
-        random16,
-        transmit: (b, length, c) => transport.send(b, 0, length, c.remotePort, c.remoteAddress),
-        needFlush: (c) => this.markDirty(c),
-        released: (c) => this.unregister(c),
-        trace: this.opts.trace,
-        inspect: this.opts.inspect,
-      },
-      { ...this.configFor(address, port), ...config },
-    );
+    return new Connection(role, address, port, this.env, { ...this.configFor(address, port), ...config });
   }
 
   private markDirty(c: Connection): void {

@@ -280,20 +280,8 @@ export class Socket extends Duplex {
     this.remoteAddress = conn.remoteAddress;
     this.remotePort = conn.remotePort;
     this.remoteFamily = conn.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
-    conn.events = {
-      onConnect: () => this.guard(() => this.onConnect()),
-      onData: (payload) => this.onData(payload),
-      onBatchEnd: () => this.guard(() => this.pushStaged()),
-      onEnd: () =>
-        this.guard(() => {
-          this.pushStaged();
-          this.push(null);
-        }),
-      onDrain: () => this.guard(() => this.releaseHeld()),
-      onFinAcked: () => this.guard(() => this.releaseFinal()),
-      onClose: (outcome, code) => this.guard(() => this.onClose(outcome, code)),
-      unreadBytes: () => this.readableLength + this.stagedLength,
-    };
+    // The socket itself takes the connection's events (its methods below): no closures per connection.
+    conn.events = this;
     if (this.destroyed) {
       conn.destroy(this.resetRequested ? 'ECONNRESET' : undefined);
       return;
@@ -525,7 +513,42 @@ export class Socket extends Duplex {
     process.nextTick(() => this.emit('close', hadError));
   }
 
-  // ---------------------------------------------------------------- connection events
+  // ---------------------------------------------------------------- connection events (ConnectionEvents)
+
+  /** @internal */
+  onConnect(): void {
+    this.guard(this.connectionOpened);
+  }
+
+  /** @internal */
+  onBatchEnd(): void {
+    this.guard(this.pushStaged);
+  }
+
+  /** @internal */
+  onEnd(): void {
+    this.guard(this.readEnded);
+  }
+
+  /** @internal */
+  onDrain(): void {
+    this.guard(this.releaseHeld);
+  }
+
+  /** @internal */
+  onFinAcked(): void {
+    this.guard(this.releaseFinal);
+  }
+
+  /** @internal */
+  onClose(outcome: Outcome, code: string | undefined): void {
+    this.guard(() => this.connectionClosed(outcome, code));
+  }
+
+  /** @internal */
+  unreadBytes(): number {
+    return this.readableLength + this.stagedLength;
+  }
 
   private writeChunks(chunks: Buffer[], cb: Callback): void {
     const conn = this.connection as Connection;
@@ -553,7 +576,7 @@ export class Socket extends Duplex {
     cb?.();
   }
 
-  private onConnect(): void {
+  private connectionOpened(): void {
     this.isConnecting = false;
     this.touch();
     this.emit('connect');
@@ -567,8 +590,10 @@ export class Socket extends Duplex {
   /**
    * Copies the payload into the slab (a memcpy of one datagram costs far less than a `push` per
    * datagram, and the datagram's buffer dies young); pushed at the end of the batch.
+   *
+   * @internal ConnectionEvents.onData (called unguarded: it only copies).
    */
-  private onData(payload: Uint8Array): void {
+  onData(payload: Uint8Array): void {
     if (this.destroyed || this.broken) return;
     const n = payload.length;
     this.bytesRead += n;
@@ -600,7 +625,12 @@ export class Socket extends Duplex {
     this.guard(() => this.push((this.slab as Buffer).subarray(from, to)));
   }
 
-  private onClose(outcome: Outcome, code: string | undefined): void {
+  private readEnded(): void {
+    this.pushStaged();
+    this.push(null);
+  }
+
+  private connectionClosed(outcome: Outcome, code: string | undefined): void {
     this.pushStaged();
     this.releaseHost();
     this.clearIdleTimer();
@@ -654,9 +684,9 @@ export class Socket extends Duplex {
    * the protocol core halfway through a packet: the socket is destroyed with the error instead,
    * on the next tick, where it surfaces as that socket's 'error'.
    */
-  private guard(fn: () => void): void {
+  private guard(fn: (this: Socket) => void): void {
     try {
-      fn();
+      fn.call(this);
     } catch (err) {
       if (this.broken) return;
       this.broken = true;

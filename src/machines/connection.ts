@@ -9,14 +9,13 @@
  * the chart's milliseconds become the core's microseconds — so the whole connection runs on
  * whatever clock the endpoint has.
  */
-import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import { type Actor, type AnyActorRef, createActor, fromTransition, type InspectionEvent, type Observer } from 'xstate';
 
 /** What `createActor`'s `inspect` option takes. */
 export type InspectObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 
 import {
   ConnectionCore,
-  type ConnectionHooks,
   type ConnectionOptions,
   type CoreEvent,
   type Role,
@@ -94,6 +93,112 @@ export interface ConnectionEvents {
 
 type ConnectionActor = Actor<typeof connectionMachine>;
 
+/**
+ * The chart's config with the defaults filled in. A connection that overrides none of them shares
+ * DEFAULT_LIFECYCLE (the chart only reads it), so idle connections keep no copy each.
+ */
+function lifecycleFor(config: ConnectionConfig): LifecycleConfig {
+  const d = DEFAULT_LIFECYCLE;
+  const lifecycle: LifecycleConfig = {
+    synRtoMs: config.synRtoMs ?? d.synRtoMs,
+    synRetries: config.synRetries ?? d.synRetries,
+    connectTimeoutMs: config.connectTimeoutMs ?? d.connectTimeoutMs,
+    keepaliveMs: config.keepaliveMs ?? d.keepaliveMs,
+    idleTimeoutMs: config.idleTimeoutMs ?? d.idleTimeoutMs,
+    maxRetransmits: config.maxRetransmits ?? d.maxRetransmits,
+  };
+  const same =
+    lifecycle.synRtoMs === d.synRtoMs &&
+    lifecycle.synRetries === d.synRetries &&
+    lifecycle.connectTimeoutMs === d.connectTimeoutMs &&
+    lifecycle.keepaliveMs === d.keepaliveMs &&
+    lifecycle.idleTimeoutMs === d.idleTimeoutMs &&
+    lifecycle.maxRetransmits === d.maxRetransmits;
+  return same ? d : lifecycle;
+}
+
+type XStateClock = {
+  setTimeout: (fn: (...args: unknown[]) => void, ms: number) => unknown;
+  clearTimeout: (handle: unknown) => void;
+};
+
+/** One XState clock per environment (an endpoint shares one among its connections). */
+const clocks = new WeakMap<ConnectionEnv, XStateClock>();
+
+/** The actor's clock: its delays as entries on the env's timer queue, in the env's time. */
+function clockFor(env: ConnectionEnv): XStateClock {
+  let clock = clocks.get(env);
+  if (clock === undefined) {
+    const { timers, now } = env;
+    clock = {
+      setTimeout: (fn, ms) => timers.schedule(now() + msToUs(ms), fn),
+      clearTimeout: (handle) => timers.cancel(handle as TimerHandle),
+    };
+    clocks.set(env, clock);
+  }
+  return clock;
+}
+
+/**
+ * Every root XState actor makes its own system: a scheduler, registries and some twenty closures,
+ * ~3 KB of heap per connection end, more than the actor itself. So a connection's actor is instead
+ * created with a parent, a host actor that does nothing, and joins the host's system; up to
+ * ACTORS_PER_HOST connections share one. Not one host for all: a finishing actor's system cancels
+ * its timers by scanning every event scheduled in the system (XState's cancelAll), so the cost of a
+ * close grows with the connections sharing it. A host is dropped once its last connection finishes.
+ */
+interface ActorHost {
+  readonly actor: AnyActorRef;
+  /** Connections whose actor is in this host's system and has not finished. */
+  live: number;
+}
+
+const ACTORS_PER_HOST = 64;
+
+/**
+ * The host actor's logic: it only receives what XState sends a parent (a child's done event, or its
+ * error). An error is reported as a root actor's unobserved error is (XState throws it from a
+ * timer), so a fault in the chart does not vanish into the host.
+ */
+const hostLogic = fromTransition((state: null, event: { type: string; error?: unknown }) => {
+  if (event.type.startsWith('xstate.error.actor')) {
+    const err = event.error;
+    setTimeout(() => {
+      throw err;
+    });
+  }
+  return state;
+}, null);
+
+/** Hosts with their connections, per env (an endpoint keeps its own). */
+const hosts = new WeakMap<ConnectionEnv, ActorHost[]>();
+
+/** A host of `env` with room for one more connection (the first that has room, or a new one). */
+function hostFor(env: ConnectionEnv): ActorHost {
+  let list = hosts.get(env);
+  if (list === undefined) {
+    list = [];
+    hosts.set(env, list);
+  }
+  for (const h of list) if (h.live < ACTORS_PER_HOST) return h;
+  const host: ActorHost = { actor: createActor(hostLogic, { clock: clockFor(env) }).start(), live: 0 };
+  list.push(host);
+  return host;
+}
+
+/**
+ * A connection's actor finished: its host has room again, and goes once it hosts no one (unless it
+ * is the env's last: one connection at a time should not make a host each).
+ */
+function leaveHost(env: ConnectionEnv, host: ActorHost): void {
+  host.live--;
+  if (host.live > 0) return;
+  const list = hosts.get(env);
+  if (list === undefined || list.length === 1) return;
+  const i = list.indexOf(host);
+  if (i >= 0) list.splice(i, 1);
+}
+
 export class Connection {
   readonly core: ConnectionCore;
   readonly actor: ConnectionActor;
@@ -104,8 +209,12 @@ export class Connection {
   flushQueued = false;
   private readonly env: ConnectionEnv;
   private readonly lifecycle: LifecycleConfig;
+  /** @internal The core's packet trace hook (ConnectionHooks.trace), set only when tracing. */
+  readonly trace: ((record: TraceRecord) => void) | undefined;
   private timer: TimerHandle | undefined;
   private timerAt = 0;
+  /** The host whose XState system the actor belongs to (none when inspected). */
+  private host: ActorHost | undefined;
 
   constructor(
     role: Role,
@@ -118,47 +227,63 @@ export class Connection {
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     const trace = env.trace;
-    const packetTrace = trace
-      ? (r: TraceRecord) =>
-          trace({ ...r, remoteAddress: this.remoteAddress, remotePort: this.remotePort, localId: this.core.recvId })
-      : undefined;
-    const hooks: ConnectionHooks = {
-      transmit: (buf, length) => env.transmit(buf, length, this),
-      deliver: (payload) => {
-        // Lifecycle facts the packet produced before this payload (the initiator heard from, …)
-        // reach the chart first, so the owner sees them in the order they happened.
-        if (this.core.facts.length > 0) this.drainFacts();
-        this.events.onData?.(payload);
-      },
-      writable: () => this.events.onDrain?.(),
-      unreadBytes: () => this.events.unreadBytes?.() ?? 0,
-      needFlush: () => env.needFlush(this),
-      trace: packetTrace,
-    };
-    const lifecycle: LifecycleConfig = {
-      synRtoMs: config.synRtoMs ?? DEFAULT_LIFECYCLE.synRtoMs,
-      synRetries: config.synRetries ?? DEFAULT_LIFECYCLE.synRetries,
-      connectTimeoutMs: config.connectTimeoutMs ?? DEFAULT_LIFECYCLE.connectTimeoutMs,
-      keepaliveMs: config.keepaliveMs ?? DEFAULT_LIFECYCLE.keepaliveMs,
-      idleTimeoutMs: config.idleTimeoutMs ?? DEFAULT_LIFECYCLE.idleTimeoutMs,
-      maxRetransmits: config.maxRetransmits ?? DEFAULT_LIFECYCLE.maxRetransmits,
-    };
+    if (trace) {
+      this.trace = (r: TraceRecord) =>
+        trace({ ...r, remoteAddress: this.remoteAddress, remotePort: this.remotePort, localId: this.core.recvId });
+    }
+    const lifecycle = lifecycleFor(config);
     this.lifecycle = lifecycle;
+    // The connection is the core's hooks itself (its ConnectionHooks methods below, @internal, so not
+    // declared with `implements`: the published types leave them out): no closures per connection.
     // The core stops retransmitting past the same limit the chart ends the connection at.
-    this.core = new ConnectionCore(role, hooks, { ...config, maxRetransmits: lifecycle.maxRetransmits });
-    const { timers, now } = env;
-    const inspect = traceStates(env.inspect, trace, now, this);
-    this.actor = createActor(connectionMachine, {
-      input: { config: lifecycle },
-      ...(inspect ? { inspect } : {}),
-      // XState's delays run on the endpoint's timer queue, so simulated time drives them too.
-      clock: {
-        setTimeout: (fn: (...args: unknown[]) => void, ms: number) => timers.schedule(now() + msToUs(ms), fn),
-        clearTimeout: (handle: unknown) => timers.cancel(handle as TimerHandle),
-      },
-    });
+    this.core = new ConnectionCore(role, this, { ...config, maxRetransmits: lifecycle.maxRetransmits });
+    const inspect = traceStates(env.inspect, trace, env.now, this);
+    if (inspect) {
+      // Inspected (or traced): a root actor, with the system its observer watches to itself.
+      this.actor = createActor(connectionMachine, {
+        input: { config: lifecycle },
+        inspect,
+        // XState's delays run on the endpoint's timer queue, so simulated time drives them too.
+        clock: clockFor(env),
+      });
+    } else {
+      // Otherwise the actor joins a host's XState system (see ActorHost), whose clock is the same.
+      this.host = hostFor(env);
+      this.host.live++;
+      this.actor = createActor(connectionMachine, { input: { config: lifecycle }, parent: this.host.actor });
+    }
     this.actor.on('*', (effect) => this.onEffect(effect as ConnectionEffect));
     this.actor.start();
+  }
+
+  // ---------------------------------------------------------------- ConnectionHooks (the core calls these)
+
+  /** @internal */
+  transmit(buf: Uint8Array, length: number): unknown {
+    return this.env.transmit(buf, length, this);
+  }
+
+  /** @internal */
+  deliver(payload: Uint8Array): void {
+    // Lifecycle facts the packet produced before this payload (the initiator heard from, …)
+    // reach the chart first, so the owner sees them in the order they happened.
+    if (this.core.facts.length > 0) this.drainFacts();
+    this.events.onData?.(payload);
+  }
+
+  /** @internal */
+  writable(): void {
+    this.events.onDrain?.();
+  }
+
+  /** @internal */
+  unreadBytes(): number {
+    return this.events.unreadBytes?.() ?? 0;
+  }
+
+  /** @internal */
+  needFlush(): void {
+    this.env.needFlush(this);
   }
 
   /** Lifecycle state value, e.g. 'connecting' or { connected: {...} }. */
@@ -294,6 +419,8 @@ export class Connection {
       this.actor.send(event);
       if (event.type === 'FIN_ACKED') this.events.onFinAcked?.();
     }
+    // Emptied by shift(), the array keeps its grown backing store; length 0 lets V8 drop it.
+    facts.length = 0;
   }
 
   flush(): void {
@@ -342,6 +469,8 @@ export class Connection {
    * the owner hears how it ended.
    */
   private onFinished(outcome: Outcome, code: string | undefined, clean: boolean): void {
+    if (this.host !== undefined) leaveHost(this.env, this.host);
+    this.host = undefined;
     this.core.close(this.env.now(), clean);
     this.env.timers.cancel(this.timer);
     this.timer = undefined;
