@@ -186,6 +186,11 @@ export class Ledbat {
     return this.window;
   }
 
+  /** Whether the window is still in slow start (pacing runs faster then). */
+  get slowStarting(): boolean {
+    return this.inSlowStart;
+  }
+
   /**
    * Feed the two delay fields of a received packet. `ourDelayUs` is the header's
    * timestamp_difference (the peer's measurement of our packets' one-way delay, 0 = none yet);

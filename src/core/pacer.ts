@@ -1,5 +1,5 @@
 /**
- * Pacing: new data leaves at a rate of gain × window / SRTT instead of a whole window at once.
+ * Pacing: new data leaves at a rate of 1.25 × window / SRTT instead of a whole window at once.
  *
  * Without it, whatever opens the window — an ack covering many packets, the first window after the
  * handshake, a window left open by an idle spell — sends a burst at the sender's own speed, and a
@@ -21,9 +21,11 @@
  */
 import { DEFAULT_CLOCK_GRANULARITY_US } from './rtt.js';
 
-/** Slow start doubles the window per RTT: pace at twice the current rate (Linux tcp_pacing_ss_ratio, 200 %). */
-export const PACING_GAIN_SLOW_START = 2;
-/** After slow start: a little above the window's rate, so the window still fills (RFC 9002 §7.7's N = 1.25; Linux tcp_pacing_ca_ratio 120 %). */
+/**
+ * A little above the window's rate, so that the window still fills within the RTT (RFC 9002 §7.7's
+ * N = 1.25; Linux tcp_pacing_ca_ratio is 120 %). The connection does not pace slow start (Linux
+ * does, at 200 %): see docs/design.md for what that did to LEDBAT.
+ */
 export const PACING_GAIN = 1.25;
 /** The smallest burst allowance, in packets ("a few": Linux fq's initial quantum is 10, its quantum 2). */
 export const MIN_BURST_PACKETS = 4;
@@ -72,24 +74,29 @@ export class Pacer {
 
   /**
    * Bring the bucket up to `now` for the current window (bytes that may be in flight), SRTT (0:
-   * none yet), slow start or not, and packet payload size. Call once before sending a batch.
+   * none yet) and packet payload size. Call once before sending a batch.
    */
-  refill(now: number, windowBytes: number, srttUs: number, slowStart: boolean, packetBytes: number): void {
-    const rate = srttUs > 0 ? ((slowStart ? PACING_GAIN_SLOW_START : PACING_GAIN) * windowBytes) / srttUs : 0;
+  refill(now: number, windowBytes: number, srttUs: number, packetBytes: number): void {
+    const rate = srttUs > 0 ? (PACING_GAIN * windowBytes) / srttUs : 0;
     const capacity = Math.max(this.minBurstPackets * packetBytes, rate * BURST_GRANULARITIES * this.granularityUs);
     const elapsed = now - this.refilledAt;
     this.refilledAt = now;
     if (rate === 0 || capacity >= windowBytes) {
-      this.rate = 0;
-      this.capacity = Number.POSITIVE_INFINITY;
-      this.tokens = Number.POSITIVE_INFINITY;
+      this.off();
       return;
     }
     // Coming on (a first sample, a window grown past the allowance) starts with a full bucket.
     const tokens = this.rate === 0 ? capacity : this.tokens + elapsed * rate;
     this.rate = rate;
     this.capacity = capacity;
-    this.tokens = tokens < capacity ? tokens : capacity;
+    this.tokens = Math.min(tokens, capacity);
+  }
+
+  /** No pacing until the next `refill` says otherwise (which then starts with a full bucket). */
+  off(): void {
+    this.rate = 0;
+    this.capacity = Number.POSITIVE_INFINITY;
+    this.tokens = Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -101,6 +108,6 @@ export class Pacer {
   nextSendAt(now: number, bytes: number): number {
     if (this.rate === 0 || this.tokens >= bytes) return now;
     const wait = Math.ceil((bytes - this.tokens) / this.rate);
-    return now + (wait > this.granularityUs ? wait : this.granularityUs);
+    return now + Math.max(wait, this.granularityUs);
   }
 }
