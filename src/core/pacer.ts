@@ -12,9 +12,9 @@
  * granularities: the IO driver's timers have 1 ms resolution (and fire late more often than not),
  * so a smaller bucket would lose rate to every late wake-up. When that allowance already covers the
  * whole window, pacing cannot change anything the window does not already limit, and it is off:
- * tokens are Infinity. That is the case whenever SRTT is below a few ms (gain × 2 ms) — always on
- * loopback, whose RTT is µs — so such paths pay nothing and behave exactly as without pacing. It is
- * off as well until the first RTT sample.
+ * tokens are Infinity. That is the case whenever SRTT is at most gain × 2 ms (2.5 ms) — loopback's
+ * RTT is µs until a queue builds in the socket buffers — so such paths pay nothing and behave exactly
+ * as without pacing. It is off as well until the first RTT sample.
  *
  * The sender reads `tokens` and subtracts what it sends; a number compared per packet, so the data
  * path stays one comparison when pacing is off. Sans-IO: time comes in as `now` (µs).
