@@ -887,6 +887,10 @@ export class ConnectionCore {
     // The pacer's tokens stay Infinity while it is off: then the one comparison per packet below
     // never holds anything.
     const pacer = this.pacer;
+    // A pacing deadline says the pacer holds data now (LEDBAT's growth reads it): this flush decides
+    // afresh. A wait that goes on is not counted again.
+    const wasHeld = this.deadlines[PACE] !== 0;
+    this.deadlines[PACE] = 0;
     if (this.pacing) {
       // Not in slow start: paced, its bursts no longer raise the queuing delay LEDBAT ends slow
       // start on, and it overshot (see docs/design.md, "Pacing").
@@ -911,7 +915,7 @@ export class ConnectionCore {
     for (let p = flight.nextUnsent(); p !== undefined; p = flight.nextUnsent()) {
       if (flight.bytesInFlight > 0 && flight.bytesInFlight + p.payloadLength > this.sendWindow()) return;
       if (p.payloadLength > pacer.tokens && flight.bytesInFlight > 0) {
-        this.paceWait(now, p.payloadLength);
+        this.paceWait(now, p.payloadLength, wasHeld);
         return;
       }
       pacer.tokens -= p.payloadLength;
@@ -928,7 +932,7 @@ export class ConnectionCore {
       // With nothing in flight a packet always goes (as with the window): a zero-window probe, or
       // the first packet after an idle spell.
       if (n > pacer.tokens && flight.bytesInFlight > 0) {
-        this.paceWait(now, n);
+        this.paceWait(now, n, wasHeld);
         return;
       }
       pacer.tokens -= n;
@@ -948,8 +952,8 @@ export class ConnectionCore {
   }
 
   /** New data waits for the pacer: send again once it has the tokens for `bytes` (an ack may come first). */
-  private paceWait(now: number, bytes: number): void {
-    if (this.deadlines[PACE] === 0) this.s.pacedWaits++;
+  private paceWait(now: number, bytes: number, wasHeld: boolean): void {
+    if (!wasHeld) this.s.pacedWaits++;
     this.deadlines[PACE] = this.pacer.nextSendAt(now, bytes);
   }
 
