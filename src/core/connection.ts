@@ -892,8 +892,8 @@ export class ConnectionCore {
     const wasHeld = this.deadlines[PACE] !== 0;
     this.deadlines[PACE] = 0;
     if (this.pacing) {
-      // Not in slow start: paced, its bursts no longer raise the queuing delay LEDBAT ends slow
-      // start on, and it overshot (see docs/design.md, "Pacing").
+      // Slow start is not paced: paced, it no longer makes the bursts whose queuing delay LEDBAT
+      // ends it on, and it overshot (see docs/design.md, "Pacing").
       if (this.ledbat.slowStarting) pacer.off();
       else {
         // The smoothed RTT lags a queue that just drained (after a loss, say) by many samples, and

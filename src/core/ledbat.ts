@@ -186,7 +186,7 @@ export class Ledbat {
     return this.window;
   }
 
-  /** Whether the window is still in slow start (pacing runs faster then). */
+  /** Whether the window is still in slow start (which the connection does not pace). */
   get slowStarting(): boolean {
     return this.inSlowStart;
   }
