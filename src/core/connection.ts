@@ -47,6 +47,7 @@ import { ByteQueue } from './byte-queue.js';
 import { type AckResult, createAckResult, InFlightPackets, type OutPacket } from './in-flight.js';
 import { Ledbat, type LedbatOptions } from './ledbat.js';
 import { MTU_BASE_IPV4, MTU_CEILING_DEFAULT, MTU_FLOOR_DEFAULT, MtuSearch } from './mtu.js';
+import { Pacer } from './pacer.js';
 import { ReorderBuffer } from './reorder-buffer.js';
 import { RttEstimator } from './rtt.js';
 import { forEachSacked } from './sack.js';
@@ -141,6 +142,11 @@ export interface ConnectionOptions {
   ledbat?: LedbatOptions;
   /** Longest wait between zero-window probes. libutp: 15 s. */
   zeroWindowProbeMaxUs?: number;
+  /**
+   * Spread new data over the RTT (1.25 × window / SRTT, after slow start) instead of sending a
+   * window at once (see `Pacer`). Default true; it does nothing on paths whose RTT is below a few ms.
+   */
+  pacing?: boolean;
 }
 
 export interface ConnectionStats {
@@ -177,6 +183,10 @@ export interface ConnectionStats {
   mtuProbesLost: number;
   /** Times the path stopped carrying the packet size in use (RFC 8899 black hole) and it fell back. */
   mtuBlackHoles: number;
+  /** Times new data waited for the pacer (each wait ends at a pacing deadline or the next ack). */
+  pacedWaits: number;
+  /** The pacing rate at the last send, bytes/s; 0 while pacing is off (no RTT yet, a short path, or the option). */
+  pacingRate: number;
 }
 
 /** 4 MiB, like the top of Linux's TCP receive-buffer autotuning; 1 MiB held loopback to ~430 MB/s. */
@@ -220,7 +230,9 @@ const ZERO_WINDOW = 2;
 const SYN_ACK = 3;
 /** RACK's reordering timer: packets sent before an acked one, still missing a reordering window later. */
 const RACK = 4;
-const TIMERS = 5;
+/** The pacer holds new data: send more when its bucket has refilled. */
+const PACE = 5;
+const TIMERS = 6;
 
 const EMPTY = new Uint8Array(0);
 
@@ -251,6 +263,8 @@ export class ConnectionCore {
   readonly mtu: MtuSearch;
   private readonly flight: InFlightPackets;
   private readonly reorder: ReorderBuffer;
+  private readonly pacer = new Pacer();
+  private readonly pacing: boolean;
   private readonly outgoing = new ByteQueue();
   private readonly hooks: ConnectionHooks;
   private readonly ack: AckResult = createAckResult();
@@ -274,11 +288,11 @@ export class ConnectionCore {
   /** The peer announced it reads datagrams up to 64 KiB whole (see EXT_BITS_LARGE_DATAGRAMS_MASK). */
   peerTakesLargeDatagrams = false;
   /**
-   * Deadlines by timer kind (RTO, TAIL_PROBE, ZERO_WINDOW, SYN_ACK, RACK). A plain array of doubles
-   * (~90 bytes) rather than a Float64Array (~240 bytes with its buffer): as fast to index. Made from
-   * double literals, so V8 keeps them unboxed from the start.
+   * Deadlines by timer kind (RTO, TAIL_PROBE, ZERO_WINDOW, SYN_ACK, RACK, PACE): TIMERS of them. A
+   * plain array of doubles (~90 bytes) rather than a Float64Array (~240 bytes with its buffer): as
+   * fast to index. Made from double literals, so V8 keeps them unboxed from the start.
    */
-  private readonly deadlines: number[] = [0.5, 0.5, 0.5, 0.5, 0.5].fill(0);
+  private readonly deadlines: number[] = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5].fill(0);
 
   // Handshake.
   /** seq_nr of our SYN (initiator) or of our SYN-ACK, the first seq of our stream (acceptor). */
@@ -344,6 +358,7 @@ export class ConnectionCore {
     repacketized: 0,
     zeroWindowProbes: 0,
     tailProbes: 0,
+    pacedWaits: 0,
   };
 
   constructor(role: Role, hooks: ConnectionHooks, opts: ConnectionOptions = {}) {
@@ -353,6 +368,7 @@ export class ConnectionCore {
     this.sendQueueBytes = opts.sendQueueBytes ?? DEFAULT_SEND_QUEUE;
     this.maxRetransmits = opts.maxRetransmits ?? 4;
     this.zeroWindowProbeMaxUs = opts.zeroWindowProbeMaxUs ?? 15_000_000;
+    this.pacing = opts.pacing ?? true;
     const floor = opts.mtuFloor ?? MTU_FLOOR_DEFAULT;
     this.largeCeiling = opts.mtuCeiling ?? MTU_CEILING_DEFAULT;
     const ceiling = Math.min(this.largeCeiling, PLAIN_DATAGRAM_MAX);
@@ -691,8 +707,12 @@ export class ConnectionCore {
     if (this.probeAfter >= 0 && seqDiff(this.flight.oldestSeq, this.probeAfter) > 0) this.probeAfter = -1;
     this.s.bytesAcked += ack.ackedBytes;
     if (ack.rttSampleUs >= 0) this.rtt.onSample(ack.rttSampleUs);
+    // Data the window let out but the pacer holds counts as using the window: LEDBAT grows it only
+    // when it is used, and a paced sender keeps part of it unsent by design (Linux's
+    // tcp_is_cwnd_limited makes a like allowance for paced and TSO-batched senders).
+    const used = this.deadlines[PACE] !== 0 ? Math.max(flightBefore, this.sendWindow()) : flightBefore;
     // libutp caps the delay estimate by the smallest RTT among the packets this ack covers.
-    this.ledbat.onAck(now, ack.ackedBytes, flightBefore, ack.minRttUs >= 0 ? ack.minRttUs : Number.POSITIVE_INFINITY);
+    this.ledbat.onAck(now, ack.ackedBytes, used, ack.minRttUs >= 0 ? ack.minRttUs : Number.POSITIVE_INFINITY);
     this.rtoCount = 0;
     const inFlight = this.flight.packetsInFlight > 0;
     this.deadlines[RTO] = inFlight ? now + this.rtoDelay() : 0;
@@ -872,14 +892,41 @@ export class ConnectionCore {
       this.armZeroWindowProbe(now);
       return;
     }
-    // Lost packets go first: they hold up the receiver's in-order delivery.
+    // The pacer's tokens stay Infinity while it is off: then the one comparison per packet below
+    // never holds anything.
+    const pacer = this.pacer;
+    // A pacing deadline says the pacer holds data now (LEDBAT's growth reads it): this flush decides
+    // afresh. A wait that goes on is not counted again.
+    const wasHeld = this.deadlines[PACE] !== 0;
+    this.deadlines[PACE] = 0;
+    if (this.pacing) {
+      // Slow start is not paced: paced, it no longer makes the bursts whose queuing delay LEDBAT
+      // ends it on, and it overshot (see docs/design.md, "Pacing").
+      if (this.ledbat.slowStarting) pacer.off();
+      else {
+        // The smoothed RTT lags a queue that just drained (after a loss, say) by many samples, and
+        // a rate held down by it sends few packets and so gets few samples: the latest sample, when
+        // lower, is the better estimate of how fast a window goes round now.
+        const rtt = this.rtt;
+        const srtt = rtt.hasSample ? Math.min(rtt.srttUs, rtt.latestUs) : 0;
+        pacer.refill(now, this.sendWindow(), srtt, this.mtu.current - HEADER_SIZE);
+      }
+    }
+    // Lost packets go first: they hold up the receiver's in-order delivery. The pacer never holds
+    // them (a repair waits for nothing), but they spend its tokens: new data after them waits.
     for (let p = flight.nextResend(); p !== undefined; p = flight.nextResend()) {
       if (flight.bytesInFlight > 0 && flight.bytesInFlight + p.payloadLength > this.sendWindow()) return;
       this.s.retransmits++;
+      pacer.tokens -= p.payloadLength;
       this.sendPacket(p, now, true);
     }
     for (let p = flight.nextUnsent(); p !== undefined; p = flight.nextUnsent()) {
       if (flight.bytesInFlight > 0 && flight.bytesInFlight + p.payloadLength > this.sendWindow()) return;
+      if (p.payloadLength > pacer.tokens && flight.bytesInFlight > 0) {
+        this.paceWait(now, p.payloadLength, wasHeld);
+        return;
+      }
+      pacer.tokens -= p.payloadLength;
       this.sendPacket(p, now, false);
     }
     const maxPayload = this.mtu.current - HEADER_SIZE;
@@ -890,6 +937,13 @@ export class ConnectionCore {
         return;
       }
       if (flight.bytesInFlight > 0 && flight.bytesInFlight + n > this.sendWindow()) return;
+      // With nothing in flight a packet always goes (as with the window): a zero-window probe, or
+      // the first packet after an idle spell.
+      if (n > pacer.tokens && flight.bytesInFlight > 0) {
+        this.paceWait(now, n, wasHeld);
+        return;
+      }
+      pacer.tokens -= n;
       const p = flight.allocate(n);
       this.layOut(p, ST_DATA);
       this.outgoing.take(p.buf, HEADER_SIZE, n);
@@ -903,6 +957,12 @@ export class ConnectionCore {
       this.finSeq = p.seqNr;
       this.sendPacket(p, now, false);
     }
+  }
+
+  /** New data waits for the pacer: send again once it has the tokens for `bytes` (an ack may come first). */
+  private paceWait(now: number, bytes: number, wasHeld: boolean): void {
+    if (!wasHeld) this.s.pacedWaits++;
+    this.deadlines[PACE] = this.pacer.nextSendAt(now, bytes);
   }
 
   /** The parts of a send-buffer packet's header that never change; `sendPacket` stamps the rest. */
@@ -1095,6 +1155,12 @@ export class ConnectionCore {
     if (d[TAIL_PROBE] !== 0 && now >= (d[TAIL_PROBE] as number)) this.onTailProbe(now);
     if (d[ZERO_WINDOW] !== 0 && now >= (d[ZERO_WINDOW] as number)) this.onZeroWindowProbe(now);
     if (d[RACK] !== 0 && now >= (d[RACK] as number)) this.onRackTimer(now);
+    if (d[PACE] !== 0 && now >= (d[PACE] as number)) this.onPaceTimer(now);
+  }
+
+  private onPaceTimer(now: number): void {
+    this.deadlines[PACE] = 0;
+    this.flushData(now);
   }
 
   private onSynAckTimer(now: number): void {
@@ -1294,6 +1360,7 @@ export class ConnectionCore {
       mtuProbes: this.mtu.probesSent,
       mtuProbesLost: this.mtu.probesLost,
       mtuBlackHoles: this.mtu.blackHoles,
+      pacingRate: this.pacer.rateBytesPerSecond,
     };
   }
 

@@ -203,6 +203,11 @@ export class Ledbat {
     return this.window;
   }
 
+  /** Whether the window is still in slow start (which the connection does not pace). */
+  get slowStarting(): boolean {
+    return this.inSlowStart;
+  }
+
   /**
    * Feed the two delay fields of a received packet. `ourDelayUs` is the header's
    * timestamp_difference (the peer's measurement of our packets' one-way delay, 0 = none yet);

@@ -44,6 +44,7 @@ export class RttEstimator {
   private rttvar = 0;
   private sampled = false;
   private minRtt = Number.POSITIVE_INFINITY;
+  private latest = 0;
   /** RTO from the estimate alone, already clamped. */
   private baseRto: number;
   /** RTO after back-off; what the timer uses. */
@@ -61,6 +62,11 @@ export class RttEstimator {
   /** Smoothed RTT; 0 before the first sample. */
   get srttUs(): number {
     return this.srtt;
+  }
+
+  /** The most recent sample (QUIC's latest_rtt); 0 before any. */
+  get latestUs(): number {
+    return this.latest;
   }
 
   get rttvarUs(): number {
@@ -117,6 +123,7 @@ export class RttEstimator {
       this.srtt = 0.875 * this.srtt + 0.125 * rttUs;
     }
     if (rttUs < this.minRtt) this.minRtt = rttUs;
+    this.latest = rttUs;
     this.baseRto = this.clamp(this.srtt + Math.max(this.granularity, 4 * this.rttvar));
     this.resetBackoff();
   }

@@ -207,6 +207,7 @@ const CONNECTION_CHECKS: Record<keyof ConnectionConfig, Check> = {
   initialRtoUs: integer(US_1MS, US_10MIN),
   ledbat: (value, name) => checkObject(value, name, LEDBAT_CHECKS),
   zeroWindowProbeMaxUs: integer(500_000, US_10MIN),
+  pacing: boolean,
   synRtoMs: integer(1, 60_000),
   synRetries: integer(0, 10),
   connectTimeoutMs: integer(1, MAX_TIMER_MS),

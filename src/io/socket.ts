@@ -153,6 +153,8 @@ const ZERO_STATS: ConnectionStats = {
   mtuProbes: 0,
   mtuProbesLost: 0,
   mtuBlackHoles: 0,
+  pacedWaits: 0,
+  pacingRate: 0,
 };
 
 /** A listener of any event, as EventEmitter takes it. */

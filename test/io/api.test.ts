@@ -177,6 +177,11 @@ describe('arguments are checked at once, with Node codes (item 2)', () => {
       [() => createServer({ connection: { mtuFloor: 1400, mtuCeiling: 1000 } }), 'ERR_INVALID_ARG_VALUE', /mtuFloor/],
       [() => createServer({ connection: { synRetries: -1 } }), 'ERR_OUT_OF_RANGE', /synRetries/],
       [
+        () => createServer({ connection: { pacing: 'off' as unknown as boolean } }),
+        'ERR_INVALID_ARG_TYPE',
+        /options\.connection\.pacing/,
+      ],
+      [
         () => createServer({ connection: { ledbat: { targetDelayUs: 0 } } }),
         'ERR_OUT_OF_RANGE',
         /ledbat\.targetDelayUs/,

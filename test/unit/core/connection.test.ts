@@ -186,3 +186,101 @@ describe('ConnectionCore, bytes in and datagrams out', () => {
     expect(a.c.nextDeadline()).toBe(0);
   });
 });
+
+describe('ConnectionCore pacing', () => {
+  const MS = 1000;
+  const RTT = 100 * MS;
+  /**
+   * A connected pair whose handshake took 100 ms (the initiator's first RTT sample) and whose sender
+   * starts with a window of 100 packets of 1,000 bytes (no slow start): a window far bigger than the
+   * pacer's 4-packet burst allowance (1.25 × 100 kB / 100 ms is 2.5 kB per 2 ms).
+   */
+  function slowPair(pacing: boolean): { a: Side; b: Side; now: number } {
+    const opts = { pacing, ledbat: { initialCwnd: 100 * 980, slowStart: false } };
+    const a = core('initiator', opts);
+    const b = core('acceptor', opts);
+    a.c.assignIds(400);
+    a.c.sendSyn(1000, 100);
+    pass(a, b, 1000 + RTT / 2);
+    pass(b, a, 1000 + RTT);
+    expect(a.c.rtt.srttUs).toBe(RTT);
+    a.c.flush(1000 + RTT);
+    pass(a, b, 1000 + RTT + RTT / 2);
+    facts(a);
+    facts(b);
+    return { a, b, now: 1000 + 2 * RTT };
+  }
+  const dataSeqs = (out: Uint8Array[]): number[] =>
+    out.flatMap((buf) => {
+      const r = decode(buf);
+      return r.ok && r.packet.type === ST_DATA ? [r.packet.seqNr] : [];
+    });
+
+  it('without pacing a window goes at once; with it, the burst allowance, then a packet per pacing interval', () => {
+    const off = slowPair(false);
+    off.a.c.write(new Uint8Array(50 * 980));
+    off.a.c.flush(off.now);
+    expect(dataSeqs(off.a.out)).toHaveLength(50);
+    expect(off.a.c.stats().pacingRate).toBe(0);
+
+    const { a, now } = slowPair(true);
+    a.c.write(new Uint8Array(50 * 980));
+    a.c.flush(now);
+    expect(dataSeqs(a.out.splice(0))).toEqual([101, 102, 103, 104]);
+    // 1.25 × 98,000 bytes per 100 ms: 1.225 bytes per µs, a 980-byte packet every 800 µs; the pacer
+    // wakes no sooner than a 1 ms timer can.
+    expect(a.c.stats().pacingRate).toBeCloseTo(1.225e6, -2);
+    expect(a.c.stats().pacedWaits).toBe(1);
+    let t = now;
+    const times: number[] = [];
+    const seqs: number[] = [];
+    while (seqs.length < 46) {
+      const at = a.c.nextDeadline();
+      expect(at - t).toBeGreaterThanOrEqual(MS);
+      expect(at - t).toBeLessThan(2 * MS);
+      t = at;
+      a.c.handleTimeout(t);
+      for (const s of dataSeqs(a.out.splice(0))) {
+        seqs.push(s);
+        times.push(t);
+      }
+    }
+    expect(seqs).toEqual(Array.from({ length: 46 }, (_, i) => 105 + i));
+    // 46 packets at 800 µs each: the rest of the 50 went out over ~37 ms, not at once.
+    expect((times.at(-1) as number) - now).toBeGreaterThan(35 * MS);
+    expect((times.at(-1) as number) - now).toBeLessThan(40 * MS);
+  });
+
+  it('acks and retransmissions go at once while new data waits for the pacer', () => {
+    const { a, b, now } = slowPair(true);
+    a.c.write(new Uint8Array(50 * 980));
+    a.c.flush(now);
+    // Lose the first of the four in the burst: the receiver SACKs the three after it.
+    pass(a, b, now + RTT / 2, (p) => p.seqNr === 101);
+    b.c.flush(now + RTT / 2);
+    // Before that ack arrives, the sender spends its bucket again: the pacer holds the rest.
+    const t = now + RTT;
+    a.c.flush(t);
+    expect(dataSeqs(a.out.splice(0))).toEqual([105, 106, 107, 108]);
+    a.c.flush(t);
+    expect(a.out).toHaveLength(0);
+    const pacedAt = a.c.nextDeadline();
+    expect(pacedAt).toBeGreaterThan(t);
+    pass(b, a, t);
+    expect(a.c.stats().fastRetransmits).toBe(1);
+    // Same instant, no tokens: the retransmission goes, no new data does.
+    a.c.flush(t);
+    expect(dataSeqs(a.out.splice(0))).toEqual([101]);
+    expect(a.c.stats().retransmits).toBe(1);
+    // Data from the peer is acked at once with a STATE (no DATA can carry the ack: the pacer holds it).
+    b.c.write(new Uint8Array(10));
+    b.c.flush(t);
+    pass(b, a, t);
+    a.c.flush(t);
+    const out = a.out.splice(0).map((buf) => decode(buf));
+    expect(out.map((r) => r.ok && r.packet.type)).toEqual([ST_STATE]);
+    // New data resumes at the pacing deadline.
+    a.c.handleTimeout(a.c.nextDeadline());
+    expect(dataSeqs(a.out.splice(0)).length).toBeGreaterThan(0);
+  });
+});
