@@ -229,8 +229,9 @@ export class Endpoint {
 
   /** Open a connection to a peer. */
   connect(port: number, address: string, config: ConnectionConfig = {}): Connection {
+    const id = this.freeRecvId(address, port); // first: it throws when no id is left
     const conn = this.create('initiator', address, port, config);
-    conn.connect(this.freeRecvId(address, port));
+    conn.connect(id);
     this.register(conn);
     this.stats.connectionsOpened++;
     this.requestFlush();
@@ -500,13 +501,28 @@ export class Endpoint {
    * A receive id no connection to this peer uses, live or lingering (16-bit ids clash by the
    * birthday bound once a few hundred connections share one peer; libutp draws again too).
    */
+  /**
+   * A random receive id R for a new connection to this peer such that neither R nor R + 1 (our send
+   * id) is either id of a live connection's pair with it: the peer drops a SYN whose id touches a
+   * live pair unanswered (see onSyn), and every retry would carry the same id. That rules out
+   * R − 1, R and R + 1 of each live pair (R, R + 1). Random draws first; with the id space nearly
+   * used up (over ~20,000 connections to one peer), a scan from a random start.
+   */
   private freeRecvId(address: string, port: number): number {
-    for (;;) {
-      const id = Math.floor(this.random() * 0x10000) & 0xffff;
-      if (this.find(id, address, port) !== undefined) continue;
-      if (this.lingering.has(`${address}|${port}|${id}`)) continue;
-      return id;
+    const free = (id: number): boolean =>
+      !this.namesLiveConnection(id, address, port) &&
+      !this.namesLiveConnection(seqAdd(id, 1), address, port) &&
+      !this.lingering.has(`${address}|${port}|${id}`);
+    let id = 0;
+    for (let tries = 0; tries < 64; tries++) {
+      id = Math.floor(this.random() * 0x10000) & 0xffff;
+      if (free(id)) return id;
     }
+    for (let k = 1; k < 0x10000; k++) {
+      const next = (id + k) & 0xffff;
+      if (free(next)) return next;
+    }
+    throw Object.assign(new Error(`no connection id left towards ${address}:${port}`), { code: 'EADDRNOTAVAIL' });
   }
 
   private register(c: Connection): void {

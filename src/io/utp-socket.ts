@@ -516,14 +516,22 @@ export class UtpSocket extends EventEmitter {
         socket.fail(new LocalError('EAFNOSUPPORT', `cannot reach ${address} from an ${this.family} socket`));
         return;
       }
+      // The endpoint throws only when no connection id is left towards this peer (EADDRNOTAVAIL).
+      const open = (): void => {
+        try {
+          socket.attach(this.endpoint.connect(port, to, config));
+        } catch (err) {
+          socket.fail(err instanceof Error ? err : new Error(String(err)));
+        }
+      };
       if (!this.oneOff) {
-        socket.attach(this.endpoint.connect(port, to, config));
+        open();
         return;
       }
       // One peer only: connect the UDP socket, so the kernel reports the peer's port closed.
       this.udp.connect(port, to).then(
         () => {
-          if (!socket.destroyed) socket.attach(this.endpoint.connect(port, to, config));
+          if (!socket.destroyed) open();
         },
         (err: Error) => socket.fail(err),
       );
