@@ -25,7 +25,13 @@ import { lossBench } from './loss.js';
 import { uploadBurst } from './uploads.js';
 
 const quick = process.argv.includes('--quick');
-const MIB = quick ? 32 : 128;
+/**
+ * Bytes per throughput run. 512 MiB: a transfer long enough to measure the steady state. A fresh
+ * process's first ~100 MiB also carry V8's JIT warm-up (~0.15 CPU-s for utpx's ends), which moved
+ * the 1,472-byte comparison from 1.08× libutp's speed at 0.90× its CPU per GB (512 MiB) to 0.88× at
+ * 1.15× (128 MiB) on the same quiet machine (30 Nov 2026).
+ */
+const MIB = quick ? 32 : 512;
 const RUNS = quick ? 2 : 3;
 /** utpx capped at 1,472-byte datagrams, as `maxPacketSize: 1472` does (utpx --max-packet-size 1472). */
 const CAP_1472 = { UTPX_BENCH: JSON.stringify({ mtuCeiling: 1472, mtuFloor: 548 }) };
@@ -113,7 +119,7 @@ async function main(): Promise<void> {
     false,
   );
   const splitDef = await throughput(
-    'Throughput at defaults (utpx: 16 KiB datagrams on loopback), separate processes',
+    'Throughput at defaults (utpx: 65,000-byte datagrams on loopback with 4 MiB socket buffers), separate processes',
     [
       { label: 'tcp', kind: 'tcp' },
       { label: 'utp-native', kind: 'utp-native' },
