@@ -28,6 +28,9 @@ async function hashingServer(): Promise<{ server: Server; port: number; digests:
       new Promise((resolve) => {
         const h = createHash('sha256');
         s.on('data', (d: Buffer) => h.update(d));
+        // A connection the fuzz below completes blindly is reset by the client's port (it knows no
+        // such connection): an error on that socket, not a failure of the server.
+        s.on('error', () => {});
         s.on('end', () => {
           resolve(h.digest('hex'));
           s.end();
@@ -123,7 +126,12 @@ describe('a live server under hostile traffic', () => {
     await closed(client);
     const s = server.endpoint.stats;
     expect(s.notUtp + s.malformed + s.unknownConnection + s.synsEvicted).toBeGreaterThan(10_000);
-    expect(s.connectionsAccepted).toBe(1);
+    // The real connection, and rarely one more: a fuzzed SYN (ids 40000–40999) leaves a record in the
+    // SYN queue, and a later fuzzed packet naming it completes the handshake when its ack_nr happens
+    // to be one of the two values that answer our SYN-ACK (2 in 65,536, as a blind guess against
+    // TCP SYN cookies) — with ~1,000 records and ~40,000 such packets, a few runs in a hundred.
+    expect(s.connectionsAccepted).toBeGreaterThanOrEqual(1);
+    expect(s.connectionsAccepted).toBeLessThanOrEqual(3);
     shared.close();
     server.close();
     await once(server, 'close');
