@@ -32,27 +32,42 @@ async function rawDgram(): Promise<void> {
     post({ type: 'listening', port: sock.address().port });
     return;
   }
-  const n = Number(nArg);
-  const warmup = Math.min(500, n);
   const one = Buffer.from([0x2a]);
+  sock.connect(Number(portArg), '127.0.0.1', () => {
+    const trips = roundTrips(Number(nArg), () => sock.send(one));
+    sock.on('message', () => trips.echoed());
+    trips.start();
+  });
+}
+
+/**
+ * The client's side: `start()` sends the first byte; `echoed()`, once per byte back, records the
+ * round trip (after 500 of warm-up: JIT, first acks) and sends the next, or posts the samples after n.
+ */
+function roundTrips(n: number, send: () => void): { start(): void; echoed(): boolean } {
+  const warmup = Math.min(500, n);
   const samples: number[] = [];
   let i = 0;
   let t0 = 0;
-  sock.connect(Number(portArg), '127.0.0.1', () => {
-    sock.on('message', () => {
+  return {
+    start() {
+      t0 = performance.now();
+      send();
+    },
+    /** False once the last round trip is in. */
+    echoed() {
       const t = performance.now();
       if (i >= warmup) samples.push((t - t0) * 1000);
       i++;
       if (i >= n + warmup) {
         post({ type: 'latency', samplesUs: samples }, 0);
-        return;
+        return false;
       }
       t0 = performance.now();
-      sock.send(one);
-    });
-    t0 = performance.now();
-    sock.send(one);
-  });
+      send();
+      return true;
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -70,30 +85,14 @@ async function main(): Promise<void> {
     post({ type: 'listening', port: l.port });
     return;
   }
-  const n = Number(nArg);
   const s = await kind.connect(Number(portArg));
   const one = Buffer.from([0x2a]);
-  const samples: number[] = [];
-  let t0 = 0;
-  // Warm-up round trips (JIT, first acks) are not recorded.
-  const warmup = Math.min(500, n);
-  let i = 0;
+  const trips = roundTrips(Number(nArg), () => s.write(one));
   s.on('data', (d: Buffer) => {
-    for (let k = 0; k < d.length; k++) {
-      const t = performance.now();
-      if (i >= warmup) samples.push((t - t0) * 1000);
-      i++;
-      if (i >= n + warmup) {
-        post({ type: 'latency', samplesUs: samples }, 0);
-        return;
-      }
-      t0 = performance.now();
-      s.write(one);
-    }
+    for (let k = 0; k < d.length; k++) if (!trips.echoed()) return;
   });
   s.on('error', (err: Error) => post({ type: 'error', message: err.message }, 1));
-  t0 = performance.now();
-  s.write(one);
+  trips.start();
 }
 
 main().catch((err: unknown) => post({ type: 'error', message: String(err) }, 1));
