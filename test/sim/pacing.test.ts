@@ -141,21 +141,46 @@ describe('pacing where the queue never overflows', () => {
   ];
   paths.forEach(([name, path, bytes], i) => {
     const seed = simSeed(9201 + i);
-    // With jitter the two runs see their reordering (and a fast retransmit it may cause) at different
-    // moments: over seeds 401–440 all but one stayed within 3 %; seed 430 of the 2 ms path took 6 % longer.
-    const bound = path.jitterUs ? 1.08 : 1.03;
-    const pct = Math.round((bound - 1) * 100);
-    it(`${name}: a ${bytes >> 20} MiB transfer takes no more than ${pct} % longer paced (seed ${seed})`, () => {
+    if (!path.jitterUs) {
+      it(`${name}: a ${bytes >> 20} MiB transfer takes no more than 3 % longer paced (seed ${seed})`, () => {
+        withSeed(seed, FILE, () => {
+          const paced = transfer(seed, path, {}, bytes);
+          const burst = transfer(seed, path, { pacing: false }, bytes);
+          const why = `\n  ${paced.summary}\n  ${burst.summary}`;
+          expect(paced.intact, why).toBe(true);
+          expect(burst.intact, why).toBe(true);
+          expect(paced.dropped, why).toBe(0);
+          expect(total(paced), why).toBeLessThanOrEqual(total(burst) * 1.03);
+          // It was on (after slow start): this is not the same run twice.
+          expect(paced.sender.stats().pacedWaits, why).toBeGreaterThan(0);
+        });
+      });
+      return;
+    }
+    // With jitter, reordering (and the fast retransmits it may cause) lands at different moments in
+    // the two runs, so one seed proves little either way: over seeds 401–560 of the 2 ms path the
+    // paced/unpaced time ratio had median 0.99, 90th percentile 1.01, and two outliers, 1.06 and 1.27
+    // (seed 471: two more spurious fast retransmits in the paced run). So: five seeds, the median
+    // within 3 %, none more than 35 % slower.
+    it(`${name}: a ${bytes >> 20} MiB transfer paced takes no longer at the median of 5 seeds (from ${seed})`, () => {
       withSeed(seed, FILE, () => {
-        const paced = transfer(seed, path, {}, bytes);
-        const burst = transfer(seed, path, { pacing: false }, bytes);
-        const why = `\n  ${paced.summary}\n  ${burst.summary}`;
-        expect(paced.intact, why).toBe(true);
-        expect(burst.intact, why).toBe(true);
-        expect(paced.dropped, why).toBe(0);
-        expect(total(paced), why).toBeLessThanOrEqual(total(burst) * bound);
-        // It was on (after slow start): this is not the same run twice.
-        expect(paced.sender.stats().pacedWaits, why).toBeGreaterThan(0);
+        const ratios: number[] = [];
+        const whys: string[] = [];
+        for (let k = 0; k < 5; k++) {
+          const paced = transfer(seed + k, path, {}, bytes);
+          const burst = transfer(seed + k, path, { pacing: false }, bytes);
+          const why = `\n  seed ${seed + k}: ${paced.summary}\n  ${burst.summary}`;
+          whys.push(why);
+          expect(paced.intact, why).toBe(true);
+          expect(burst.intact, why).toBe(true);
+          expect(paced.dropped, why).toBe(0);
+          expect(paced.sender.stats().pacedWaits, why).toBeGreaterThan(0);
+          ratios.push(total(paced) / total(burst));
+        }
+        const sorted = [...ratios].sort((x, y) => x - y);
+        const all = `ratios ${ratios.map((r) => r.toFixed(3)).join(', ')}${whys.join('')}`;
+        expect(sorted[2], all).toBeLessThanOrEqual(1.03);
+        expect(sorted[4], all).toBeLessThanOrEqual(1.35);
       });
     });
   });
