@@ -44,6 +44,7 @@ import {
   writeSeqNr,
 } from '../wire/writer.js';
 import { ByteQueue } from './byte-queue.js';
+import { zeroDoubles } from './doubles.js';
 import { type AckResult, createAckResult, InFlightPackets, type OutPacket } from './in-flight.js';
 import { Ledbat, type LedbatOptions } from './ledbat.js';
 import { MTU_BASE_IPV4, MTU_CEILING_DEFAULT, MTU_FLOOR_DEFAULT, MtuSearch } from './mtu.js';
@@ -288,11 +289,10 @@ export class ConnectionCore {
   /** The peer announced it reads datagrams up to 64 KiB whole (see EXT_BITS_LARGE_DATAGRAMS_MASK). */
   peerTakesLargeDatagrams = false;
   /**
-   * Deadlines by timer kind (RTO, TAIL_PROBE, ZERO_WINDOW, SYN_ACK, RACK, PACE): TIMERS of them. A
-   * plain array of doubles (~90 bytes) rather than a Float64Array (~240 bytes with its buffer): as
-   * fast to index. Made from double literals, so V8 keeps them unboxed from the start.
+   * Deadlines by timer kind (RTO, TAIL_PROBE, ZERO_WINDOW, SYN_ACK, RACK, PACE). A plain array of
+   * doubles (~90 bytes) rather than a Float64Array (~240 bytes with its buffer): as fast to index.
    */
-  private readonly deadlines: number[] = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5].fill(0);
+  private readonly deadlines: number[] = zeroDoubles(TIMERS);
 
   // Handshake.
   /** seq_nr of our SYN (initiator) or of our SYN-ACK, the first seq of our stream (acceptor). */
@@ -892,7 +892,7 @@ export class ConnectionCore {
       this.armZeroWindowProbe(now);
       return;
     }
-    // The pacer's tokens stay Infinity while it is off: then the one comparison per packet below
+    // The pacer's tokens stay Infinity while it is off: then paceAllows's one comparison per packet
     // never holds anything.
     const pacer = this.pacer;
     // A pacing deadline says the pacer holds data now (LEDBAT's growth reads it): this flush decides
@@ -922,11 +922,7 @@ export class ConnectionCore {
     }
     for (let p = flight.nextUnsent(); p !== undefined; p = flight.nextUnsent()) {
       if (flight.bytesInFlight > 0 && flight.bytesInFlight + p.payloadLength > this.sendWindow()) return;
-      if (p.payloadLength > pacer.tokens && flight.bytesInFlight > 0) {
-        this.paceWait(now, p.payloadLength, wasHeld);
-        return;
-      }
-      pacer.tokens -= p.payloadLength;
+      if (!this.paceAllows(now, p.payloadLength, wasHeld)) return;
       this.sendPacket(p, now, false);
     }
     const maxPayload = this.mtu.current - HEADER_SIZE;
@@ -937,13 +933,7 @@ export class ConnectionCore {
         return;
       }
       if (flight.bytesInFlight > 0 && flight.bytesInFlight + n > this.sendWindow()) return;
-      // With nothing in flight a packet always goes (as with the window): a zero-window probe, or
-      // the first packet after an idle spell.
-      if (n > pacer.tokens && flight.bytesInFlight > 0) {
-        this.paceWait(now, n, wasHeld);
-        return;
-      }
-      pacer.tokens -= n;
+      if (!this.paceAllows(now, n, wasHeld)) return;
       const p = flight.allocate(n);
       this.layOut(p, ST_DATA);
       this.outgoing.take(p.buf, HEADER_SIZE, n);
@@ -959,10 +949,20 @@ export class ConnectionCore {
     }
   }
 
-  /** New data waits for the pacer: send again once it has the tokens for `bytes` (an ack may come first). */
-  private paceWait(now: number, bytes: number, wasHeld: boolean): void {
-    if (!wasHeld) this.s.pacedWaits++;
-    this.deadlines[PACE] = this.pacer.nextSendAt(now, bytes);
+  /**
+   * Whether `bytes` of new data may go now; if so they spend the pacer's tokens. If not, they wait
+   * for it: a PACE deadline when it has the tokens (an ack may come first). With nothing in flight
+   * a packet always goes, as with the window: a zero-window probe, or the first after an idle spell.
+   */
+  private paceAllows(now: number, bytes: number, wasHeld: boolean): boolean {
+    const pacer = this.pacer;
+    if (bytes > pacer.tokens && this.flight.bytesInFlight > 0) {
+      if (!wasHeld) this.s.pacedWaits++; // a wait that goes on across flushes counts once
+      this.deadlines[PACE] = pacer.nextSendAt(now, bytes);
+      return false;
+    }
+    pacer.tokens -= bytes;
+    return true;
   }
 
   /** The parts of a send-buffer packet's header that never change; `sendPacket` stamps the rest. */

@@ -12,6 +12,7 @@
  * with wrapping arithmetic. Nothing here allocates after construction.
  */
 import { tsDiff } from '../wire/seq.js';
+import { zeroDoubles } from './doubles.js';
 
 /** RFC 6817 TARGET; libutp CCONTROL_TARGET (100 ms). */
 export const TARGET_DELAY_US = 100_000;
@@ -73,13 +74,6 @@ export interface LedbatStats {
 /** Where DelayHistory's buckets start in its one array (after the recent samples). */
 const BUCKETS = CUR_DELAY_SIZE;
 
-/** `n` zeros in an array V8 keeps as unboxed doubles (made from a double, so it never changes kind). */
-function unsignedArray(n: number): number[] {
-  const a: number[] = [];
-  for (let i = 0; i < n; i++) a.push(0.5);
-  return a.fill(0);
-}
-
 /** a < b on the 32-bit circle: the shorter walk from a to b goes upward. */
 function wrapLess(a: number, b: number): boolean {
   return tsDiff(b, a) < tsDiff(a, b);
@@ -98,7 +92,7 @@ export class DelayHistory {
    * made one with `>>> 0`) in a plain array of doubles: a Uint32Array costs ~90 bytes more per
    * history in objects (its buffer), and there are two per connection.
    */
-  private readonly samples: number[] = unsignedArray(BUCKETS + DELAY_BASE_HISTORY);
+  private readonly samples: number[] = zeroDoubles(BUCKETS + DELAY_BASE_HISTORY);
   private recentNext = 0;
   private recentCount = 0;
   private bucket = 0;

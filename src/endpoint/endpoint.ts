@@ -498,15 +498,12 @@ export class Endpoint {
   }
 
   /**
-   * A receive id no connection to this peer uses, live or lingering (16-bit ids clash by the
-   * birthday bound once a few hundred connections share one peer; libutp draws again too).
-   */
-  /**
    * A random receive id R for a new connection to this peer such that neither R nor R + 1 (our send
-   * id) is either id of a live connection's pair with it: the peer drops a SYN whose id touches a
-   * live pair unanswered (see onSyn), and every retry would carry the same id. That rules out
-   * R − 1, R and R + 1 of each live pair (R, R + 1). Random draws first; with the id space nearly
-   * used up (over ~20,000 connections to one peer), a scan from a random start.
+   * id) is either id of a live connection's pair with it, nor R a lingering one's (16-bit ids clash
+   * by the birthday bound once a few hundred connections share one peer). The peer drops a SYN
+   * whose id touches a live pair unanswered (see onSyn), and every retry would carry the same id:
+   * that rules out R − 1, R and R + 1 of each live pair (R, R + 1). Random draws first; with the id
+   * space nearly used up (over ~20,000 connections to one peer), a scan from a random start.
    */
   private freeRecvId(address: string, port: number): number {
     const free = (id: number): boolean =>

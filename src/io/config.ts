@@ -74,8 +74,7 @@ export interface UtpSocketOptions extends SocketOptions {
   /**
    * The largest datagram sent (uTP header + payload = UDP payload), MIN_PACKET_SIZE to
    * MAX_PACKET_SIZE. Path MTU discovery searches up to it. Default: to loopback peers 65000 when the
-   * kernel granted a receive buffer of 2 MiB or more, else 16384; 1472 over
-   * IPv4, 1452 over IPv6.
+   * kernel granted a receive buffer of 2 MiB or more, else 16384; 1472 over IPv4, 1452 over IPv6.
    */
   maxPacketSize?: number;
   /** Give up connecting after this many ms (default 10 000): `connection.connectTimeoutMs`. */
@@ -316,6 +315,7 @@ export function resolveConfig(opts: unknown, name = 'options'): ResolvedConfig {
     connection.mtuFloor = Math.min(connection.mtuFloor ?? MTU_FLOOR_DEFAULT, maxPacketSize);
   }
   if (u.connectTimeout !== undefined) connection.connectTimeoutMs = u.connectTimeout;
+  // Read now: the closure below must not see later changes to the caller's options object.
   const loopbackMtu = u.loopbackMtu;
   const fixedCeiling = connection.mtuCeiling !== undefined;
   const fixedBase = connection.packetSize !== undefined;

@@ -42,8 +42,6 @@ export {
   IPV6_MTU_CEILING,
   isLoopback,
   LOOPBACK_MTU_CEILING,
-  LOOPBACK_MTU_CEILING_LARGE,
-  loopbackCeilingFor,
   ONE_OFF_LINGER_MS,
   type UtpSocketOptions,
 } from './config.js';
