@@ -15,7 +15,7 @@
  */
 import dgram from 'node:dgram';
 import { postToParent } from './child.js';
-import type { ChildMessage, TransferResult } from './measure.js';
+import { type ChildMessage, timedTransfer } from './measure.js';
 
 const role = process.argv[2] ?? 'both';
 const port = Number(process.argv[3]);
@@ -56,19 +56,7 @@ async function receiver(startClock: boolean): Promise<{ port: number; start: () 
   }, 1000);
   stall.unref();
   const finish = (error?: string): void => {
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    const result: TransferResult = {
-      kind: 'dgram',
-      bytes: received,
-      received,
-      seconds,
-      cpuUserSeconds: cpu.user / 1e6,
-      cpuSystemSeconds: cpu.system / 1e6,
-      maxRssMiB: process.resourceUsage().maxRSS / 1024,
-      ok: error === undefined,
-      error,
-    };
+    const result = timedTransfer('dgram', received, received, t0, cpu0, error);
     post({ type: 'result', result }, 0);
   };
   const answer = (): void => {

@@ -102,6 +102,32 @@ function next<T extends ChildMessage['type']>(
 }
 
 /** What a transfer that could not be measured (its child failed or timed out) reports. */
+/**
+ * A child's result for the transfer it timed from `startedAt` (performance.now()) with
+ * `cpuAtStart` (process.cpuUsage()) until now: its wall time, CPU and peak RSS.
+ */
+export function timedTransfer(
+  kind: string,
+  bytes: number,
+  received: number,
+  startedAt: number,
+  cpuAtStart: NodeJS.CpuUsage,
+  error: string | undefined,
+): TransferResult {
+  const cpu = process.cpuUsage(cpuAtStart);
+  return {
+    kind,
+    bytes,
+    received,
+    seconds: (performance.now() - startedAt) / 1000,
+    cpuUserSeconds: cpu.user / 1e6,
+    cpuSystemSeconds: cpu.system / 1e6,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    ok: error === undefined,
+    error,
+  };
+}
+
 export function failedTransfer(kind: string, bytes: number, err: unknown): TransferResult {
   return {
     kind,

@@ -10,7 +10,7 @@
 import type { Duplex } from 'node:stream';
 import { postToParent } from './child.js';
 import { kinds, type StreamKind } from './kinds.js';
-import type { ChildMessage, TransferResult } from './measure.js';
+import { type ChildMessage, type TransferResult, timedTransfer } from './measure.js';
 import { noisePool } from './noise.js';
 
 const CHUNK = 64 * 1024;
@@ -83,22 +83,10 @@ async function receiver(kind: StreamKind, payload: Buffer, startOnAccept: boolea
   const finish = (error?: string): void => {
     if (done) return;
     done = true;
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
     if (error === undefined && corruptAt >= 0)
       error = `data differs from what was sent in the chunk at byte ${corruptAt}`;
     if (error === undefined && received !== bytes) error = `received ${received} of ${bytes} bytes`;
-    const result: TransferResult = {
-      kind: kindName,
-      bytes,
-      received,
-      seconds,
-      cpuUserSeconds: cpu.user / 1e6,
-      cpuSystemSeconds: cpu.system / 1e6,
-      maxRssMiB: process.resourceUsage().maxRSS / 1024,
-      ok: error === undefined,
-      error,
-    };
+    const result = timedTransfer(kindName, bytes, received, t0, cpu0, error);
     post({ type: 'result', result }, result.ok ? 0 : 1);
   };
 
